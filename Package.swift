@@ -8,10 +8,19 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "SignerGateway",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "signer-gateway", targets: ["signer-gateway"]),
         .library(name: "Ethereum", targets: ["Ethereum"]),
         .library(name: "JSONRPC", targets: ["JSONRPC"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // libsecp256k1 from Debian (`libsecp256k1-dev`): all signing and recovery.
@@ -27,6 +36,47 @@ let package = Package(
         // Pure JSON-RPC 2.0 models and the geth-compatible error vocabulary.
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: strict),
 
+        // The upstream node: one multiplexed WebSocket connection, id remapping, reconnect with backoff.
+        .target(
+            name: "Node",
+            dependencies: [
+                "JSON", "JSONRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The NIO edge: HTTP + WebSocket JSON-RPC server, sessions, method routing, subscription fan-out.
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "JSON", "JSONRPC", "Ethereum", "Node",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "signer-gateway",
+            dependencies: [
+                "Gateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ethereum-benchmark",
             dependencies: ["Ethereum", "CSecp256k1"],
@@ -42,6 +92,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"], swiftSettings: strict),
+        // Starts real servers (the dev node, the gateway, Python clients) for live tests; killed by pid.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "Node", "JSON", "JSONRPC", "Ethereum", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -40,7 +40,12 @@ public enum RPCDecoder {
         case .array(let elements):
             if elements.isEmpty { return .failure(.single(RPCResponse(id: .null, error: .emptyBatch))) }
             if elements.count > limits.maximumBatchItems {
-                return .failure(.batch([RPCResponse(id: .null, error: .batchTooLarge)]))
+                // As geth: the error carries the id of the first call, the closest the protocol has to a batch id.
+                let firstID = elements.lazy.compactMap { element -> RPCID? in
+                    guard element["method"] != nil, let id = element["id"] else { return nil }
+                    return RPCID(json: id)
+                }.first
+                return .failure(.batch([RPCResponse(id: firstID ?? .null, error: .batchTooLarge)]))
             }
             return .success(.batch(elements.map(item(from:))))
         default:

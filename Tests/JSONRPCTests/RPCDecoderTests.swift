@@ -45,7 +45,7 @@ import Testing
         #expect(large.count == 1)
         #expect(large.first?.error == RPCError(code: -32600, message: "batch too large"))
         #expect(String(decoding: RPCTopLevelError.batch(large).bytes, as: UTF8.self)
-            == #"[{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"batch too large"}}]"#)
+            == #"[{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"batch too large"}}]"#)
     }
 
     @Test func invalidItemsKeepTheirPlaceInABatch() {

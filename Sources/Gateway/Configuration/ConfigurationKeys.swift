@@ -1,0 +1,110 @@
+import Logging
+
+/// The table of configuration keys: dotted YAML path, environment variable, meaning, and how a value is applied.
+public struct ConfigurationKey: Sendable {
+    public let path: String
+    public let documentation: String
+    let apply: @Sendable (inout GatewayConfiguration, String) throws(ConfigurationError) -> Void
+    let current: @Sendable (GatewayConfiguration) -> String?
+
+    /// `server.tls.privateKey` → `SIGNER_GATEWAY_SERVER_TLS_PRIVATE_KEY`.
+    public var environmentVariable: String {
+        var name = "SIGNER_GATEWAY"
+        for component in path.split(separator: ".") {
+            name += "_"
+            var previous: Character? = nil
+            let characters = Array(component)
+            for (index, character) in characters.enumerated() {
+                let next = index + 1 < characters.count ? characters[index + 1] : nil
+                if character.isUppercase, let previous,
+                    previous.isLowercase || previous.isNumber || (next?.isLowercase ?? false)
+                {
+                    name += "_"
+                }
+                name += character.uppercased()
+                previous = character
+            }
+        }
+        return name
+    }
+}
+
+extension ConfigurationKey {
+    static func integer(_ path: String, _ documentation: String, range: ClosedRange<Int>,
+                        _ keyPath: any (WritableKeyPath<GatewayConfiguration, Int> & Sendable)) -> ConfigurationKey {
+        ConfigurationKey(path: path, documentation: documentation, apply: { configuration, text throws(ConfigurationError) in
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+                throw ConfigurationError("\(path): \"\(text)\" is not a whole number in \(range.lowerBound)…\(range.upperBound)")
+            }
+            configuration[keyPath: keyPath] = value
+        }, current: { String($0[keyPath: keyPath]) })
+    }
+
+    static func string(_ path: String, _ documentation: String,
+                       _ keyPath: any (WritableKeyPath<GatewayConfiguration, String> & Sendable)) -> ConfigurationKey {
+        ConfigurationKey(path: path, documentation: documentation, apply: { configuration, text in
+            configuration[keyPath: keyPath] = text
+        }, current: { $0[keyPath: keyPath] })
+    }
+
+    static func optionalString(_ path: String, _ documentation: String,
+                               _ keyPath: any (WritableKeyPath<GatewayConfiguration, String?> & Sendable)) -> ConfigurationKey {
+        ConfigurationKey(path: path, documentation: documentation, apply: { configuration, text in
+            configuration[keyPath: keyPath] = text.isEmpty ? nil : text
+        }, current: { $0[keyPath: keyPath] })
+    }
+}
+
+public enum ConfigurationKeys {
+    public static let all: [ConfigurationKey] = [
+        .string("server.host", "Address to listen on (0.0.0.0 for all interfaces).", \.server.host),
+        .integer("server.port", "Port for HTTP and WebSocket JSON-RPC (0 picks a free one).", range: 0...65535, \.server.port),
+        ConfigurationKey(
+            path: "server.tls.certificate", documentation: "PEM certificate chain; with server.tls.privateKey enables TLS (wss://, https://).",
+            apply: { configuration, text in
+                let key = configuration.server.tls?.privateKey ?? ""
+                configuration.server.tls = text.isEmpty ? nil : .init(certificateChain: text, privateKey: key)
+            }, current: { $0.server.tls?.certificateChain }),
+        ConfigurationKey(
+            path: "server.tls.privateKey", documentation: "PEM private key of the certificate.",
+            apply: { configuration, text in
+                let chain = configuration.server.tls?.certificateChain ?? ""
+                configuration.server.tls = .init(certificateChain: chain, privateKey: text)
+            }, current: { $0.server.tls?.privateKey }),
+        .integer("server.drainSeconds", "Graceful shutdown: how long in-flight requests may finish.", range: 0...3600, \.server.drainSeconds),
+        .integer("limits.maxMessageBytes", "Largest WebSocket message; larger closes the connection with 1009 (geth: 32 MiB).",
+                 range: 1024...(1 << 30), \.server.limits.maximumMessageBytes),
+        .integer("limits.maxHTTPBodyBytes", "Largest HTTP request body; larger gets 413 (geth: 5 MiB).",
+                 range: 1024...(1 << 30), \.server.limits.maximumHTTPBodyBytes),
+        .integer("limits.maxConnections", "Simultaneous client connections.", range: 1...1_000_000, \.server.limits.maximumConnections),
+        .integer("limits.maxInFlightPerConnection", "Requests a WebSocket connection may have in flight before reads pause.",
+                 range: 1...100_000, \.server.limits.maximumInFlightPerConnection),
+        .integer("limits.maxOutboundBytes", "Bytes queued to a client that is not reading before it is disconnected (1008).",
+                 range: 65536...(1 << 31), \.server.limits.maximumOutboundBytes),
+        .integer("limits.pingIntervalSeconds", "Idle time before the server pings; no answer within another interval closes.",
+                 range: 1...3600, \.server.limits.pingIntervalSeconds),
+        .integer("limits.writeTimeoutSeconds", "How long a closing connection may take to accept its close frame.",
+                 range: 1...600, \.server.limits.writeTimeoutSeconds),
+        .integer("limits.maxBatchItems", "Items in one JSON-RPC batch (geth: 1000).", range: 1...100_000, \.server.rpcLimits.maximumBatchItems),
+        .integer("limits.maxBatchResponseBytes", "Batch response size after which items get -32003 (geth: 25 000 000).",
+                 range: 1024...(1 << 31), \.server.rpcLimits.maximumBatchResponseBytes),
+        .string("node.url", "The node's WebSocket endpoint (ws:// or wss://).", \.node.url),
+        .integer("node.requestTimeoutSeconds", "How long a proxied call waits for the node (then -32002).",
+                 range: 1...3600, \.node.requestTimeoutSeconds),
+        .integer("node.reconnectInitialMilliseconds", "First delay before reconnecting to the node.", range: 1...600_000,
+                 \.node.reconnectInitialMilliseconds),
+        .integer("node.reconnectMaximumMilliseconds", "Longest delay between reconnection attempts.", range: 1...600_000,
+                 \.node.reconnectMaximumMilliseconds),
+        .optionalString("node.caFile", "CA bundle (PEM) for a wss:// node signed by a private CA.", \.node.caFile),
+        ConfigurationKey(
+            path: "logging.level", documentation: "trace, debug, info, notice, warning, error or critical.",
+            apply: { configuration, text throws(ConfigurationError) in
+                guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                    throw ConfigurationError("logging.level: \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
+                }
+                configuration.logLevel = level
+            }, current: { $0.logLevel.rawValue }),
+    ]
+
+    static let byPath = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
+}

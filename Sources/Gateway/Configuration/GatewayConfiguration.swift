@@ -1,0 +1,46 @@
+import Logging
+import NIOCore
+import Node
+
+/// Everything the gateway can be told, fully defaulted. Every key is listed (with its documentation and
+/// environment variable) in `ConfigurationKeys`, and `Config/gateway.yaml` shows them all.
+public struct GatewayConfiguration: Sendable {
+    public var server = GatewayServer.Configuration()
+    public var node = NodeSettings()
+    public var logLevel: Logger.Level = .info
+
+    public struct NodeSettings: Sendable, Hashable {
+        /// The node the gateway is bound to (`ws://` or `wss://`).
+        public var url = "ws://127.0.0.1:8546"
+        public var requestTimeoutSeconds = 30
+        public var reconnectInitialMilliseconds = 100
+        public var reconnectMaximumMilliseconds = 5_000
+        /// CA bundle for a `wss://` node with a private CA.
+        public var caFile: String?
+    }
+
+    public init() {}
+
+    /// The node client's settings, validated.
+    public func nodeClientConfiguration() throws(ConfigurationError) -> WebSocketNodeClient.Configuration {
+        guard let endpoint = NodeEndpoint(url: node.url) else {
+            throw ConfigurationError("node.url: \"\(node.url)\" is not a URL like ws://host:port/")
+        }
+        guard endpoint.isWebSocket else {
+            throw ConfigurationError("node.url: \(endpoint.scheme.rawValue):// is not supported yet; give the node's ws:// or wss:// endpoint")
+        }
+        var configuration = WebSocketNodeClient.Configuration(endpoint: endpoint)
+        configuration.requestTimeout = .seconds(Int64(node.requestTimeoutSeconds))
+        configuration.backoff = ReconnectBackoff(
+            initial: .milliseconds(node.reconnectInitialMilliseconds), maximum: .milliseconds(node.reconnectMaximumMilliseconds))
+        configuration.maximumMessageBytes = max(server.limits.maximumMessageBytes, 32 * 1024 * 1024)
+        configuration.trustRootsFile = node.caFile
+        return configuration
+    }
+}
+
+/// A configuration mistake, said so that the operator can fix it.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

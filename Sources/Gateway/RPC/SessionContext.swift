@@ -1,0 +1,15 @@
+/// The connection a request came in on, as method handlers see it.
+public struct SessionContext: Sendable {
+    public enum Transport: String, Sendable { case http, webSocket }
+
+    public let connectionID: UInt64
+    public let transport: Transport
+    /// Where subscription notifications go; `nil` over HTTP, which cannot carry them.
+    public let sink: (any SubscriptionSink)?
+
+    public init(connectionID: UInt64, transport: Transport, sink: (any SubscriptionSink)?) {
+        self.connectionID = connectionID
+        self.transport = transport
+        self.sink = sink
+    }
+}

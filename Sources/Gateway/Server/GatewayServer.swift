@@ -1,0 +1,174 @@
+import JSON
+import JSONRPC
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import ServiceLifecycle
+
+/// The client-facing server: HTTP/1.1 and WebSocket JSON-RPC on one port, optionally behind TLS. A `Service`:
+/// on graceful shutdown it stops accepting, lets connections finish what they have in flight, then closes them.
+public final class GatewayServer: Service {
+    public struct Configuration: Sendable {
+        public var host = "127.0.0.1"
+        /// 0 picks a free port (see `listeningAddress`).
+        public var port = 8545
+        public var tls: TLSFiles?
+        public var limits = ServerLimits()
+        public var rpcLimits = RPCLimits()
+        /// How long graceful shutdown waits for in-flight requests before closing connections.
+        public var drainSeconds = 10
+
+        public init() {}
+    }
+
+    public struct TLSFiles: Sendable, Hashable {
+        public var certificateChain: String
+        public var privateKey: String
+
+        public init(certificateChain: String, privateKey: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+        }
+    }
+
+    private let configuration: Configuration
+    private let dispatcher: RPCDispatcher
+    private let hub: SubscriptionHub
+    private let health: @Sendable () -> (healthy: Bool, detail: JSONValue)
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let listening: EventLoopPromise<SocketAddress>
+    private let connections = NIOLockedValueBox([ObjectIdentifier: any Channel]())
+
+    public init(configuration: Configuration, dispatcher: RPCDispatcher, hub: SubscriptionHub,
+                health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue),
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.configuration = configuration
+        self.dispatcher = dispatcher
+        self.hub = hub
+        self.health = health
+        self.group = group
+        self.logger = logger
+        self.listening = group.next().makePromise(of: SocketAddress.self)
+    }
+
+    /// The bound address, once listening (useful with port 0).
+    public var listeningAddress: SocketAddress {
+        get async throws { try await listening.futureResult.get() }
+    }
+
+    public var connectionCount: Int { connections.withLockedValue { $0.count } }
+
+    public func run() async throws {
+        let serverChannel: any Channel
+        do {
+            serverChannel = try await bind()
+        } catch {
+            listening.fail(error)
+            throw error
+        }
+        let address = serverChannel.localAddress!
+        listening.succeed(address)
+        logger.info("gateway listening", metadata: [
+            "server.address": "\(address)", "server.tls": "\(configuration.tls != nil)",
+        ])
+        await withGracefulShutdownHandler {
+            try? await serverChannel.closeFuture.get()
+        } onGracefulShutdown: {
+            serverChannel.close(promise: nil)
+        }
+        await drainConnections()
+    }
+
+    private func drainConnections() async {
+        let open = connections.withLockedValue { Array($0.values) }
+        guard !open.isEmpty else { return }
+        logger.info("draining connections", metadata: ["server.connections": "\(open.count)"])
+        for channel in open {
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        let deadline = ContinuousClock.now + .seconds(configuration.drainSeconds)
+        while connectionCount > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for channel in connections.withLockedValue({ Array($0.values) }) {
+            try? await channel.close()
+        }
+    }
+
+    private func bind() async throws -> any Channel {
+        let sslContext = try configuration.tls.map(Self.makeTLSContext)
+        let limits = configuration.limits
+        let rpcLimits = configuration.rpcLimits
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.initializeConnection(channel, sslContext: sslContext, limits: limits, rpcLimits: rpcLimits)
+                }
+            }
+        return try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+    }
+
+    private func initializeConnection(_ channel: any Channel, sslContext: NIOSSLContext?, limits: ServerLimits,
+                                      rpcLimits: RPCLimits) throws {
+        let key = ObjectIdentifier(channel)
+        let admitted = connections.withLockedValue { open -> Bool in
+            guard open.count < limits.maximumConnections else { return false }
+            open[key] = channel
+            return true
+        }
+        guard admitted else {
+            logger.warning("connection refused: connection limit reached", metadata: ["server.max_connections": "\(limits.maximumConnections)"])
+            channel.close(promise: nil)
+            return
+        }
+        channel.closeFuture.whenComplete { [connections] _ in
+            _ = connections.withLockedValue { $0.removeValue(forKey: key) }
+        }
+        if let sslContext {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+        }
+        let http = HTTPRPCHandler(dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits, health: health)
+        let dispatcher = self.dispatcher
+        let hub = self.hub
+        let logger = self.logger
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: limits.maximumMessageBytes,
+            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: .seconds(Int64(limits.pingIntervalSeconds))),
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
+                            maxAccumulatedFrameSize: limits.maximumMessageBytes),
+                        WebSocketSessionHandler(
+                            dispatcher: dispatcher, hub: hub, limits: limits, rpcLimits: rpcLimits, logger: logger),
+                    ])
+                }
+            })
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withServerUpgrade: (
+                upgraders: [upgrader],
+                completionHandler: { context in context.pipeline.removeHandler(name: "rpc-http", promise: nil) }
+            ),
+            withErrorHandling: true)
+        try channel.pipeline.syncOperations.addHandler(http, name: "rpc-http")
+    }
+
+    static func makeTLSContext(_ files: TLSFiles) throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: files.privateKey, format: .pem)
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        return try NIOSSLContext(configuration: tls)
+    }
+}

@@ -1,0 +1,122 @@
+import JSON
+import JSONRPC
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// JSON-RPC over HTTP POST, plus the small GET endpoints (health). WebSocket upgrades are taken by NIO's upgrade
+/// handler before requests reach this handler, which is removed once a connection upgrades.
+final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        case collecting(HTTPRequestHead, ByteBuffer)
+        case rejecting(HTTPRequestHead)  // body too large: ignore the rest, answer at the end
+    }
+
+    private let dispatcher: RPCDispatcher
+    private let limits: ServerLimits
+    private let rpcLimits: RPCLimits
+    private let health: @Sendable () -> (healthy: Bool, detail: JSONValue)
+    private let connectionID = ConnectionIDs.make()
+    private var state = State.idle
+
+    init(dispatcher: RPCDispatcher, limits: ServerLimits, rpcLimits: RPCLimits,
+         health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue)) {
+        self.dispatcher = dispatcher
+        self.limits = limits
+        self.rpcLimits = rpcLimits
+        self.health = health
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maximumHTTPBodyBytes {
+                state = .rejecting(head)
+            } else {
+                state = .collecting(head, context.channel.allocator.buffer(capacity: 0))
+            }
+        case .body(var chunk):
+            guard case .collecting(let head, var body) = state else { return }
+            if body.readableBytes + chunk.readableBytes > limits.maximumHTTPBodyBytes {
+                state = .rejecting(head)
+            } else {
+                body.writeBuffer(&chunk)
+                state = .collecting(head, body)
+            }
+        case .end:
+            let current = state
+            state = .idle
+            switch current {
+            case .idle: break
+            case .rejecting(let head):
+                respond(context: context, head: head, status: .payloadTooLarge,
+                        body: Array("content length too large (limit \(limits.maximumHTTPBodyBytes) bytes)\n".utf8),
+                        contentType: "text/plain")
+            case .collecting(let head, var body):
+                route(context: context, head: head, body: body.readBytes(length: body.readableBytes) ?? [])
+            }
+        }
+    }
+
+    private func route(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
+        switch (head.method, path) {
+        case (.POST, "/"):
+            handleRPC(context: context, head: head, body: body)
+        case (.GET, "/health"), (.GET, "/ready"):
+            let (healthy, detail) = health()
+            var output = JSONWriter.bytes(detail)
+            output.append(0x0A)
+            respond(context: context, head: head, status: healthy || path == "/health" ? .ok : .serviceUnavailable, body: output)
+        case (.OPTIONS, _):
+            respond(context: context, head: head, status: .noContent, body: [])
+        case (_, "/"):
+            respond(context: context, head: head, status: .methodNotAllowed,
+                    body: Array("use POST for JSON-RPC over HTTP, or upgrade to a WebSocket\n".utf8), contentType: "text/plain")
+        default:
+            respond(context: context, head: head, status: .notFound, body: Array("not found\n".utf8), contentType: "text/plain")
+        }
+    }
+
+    private func handleRPC(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
+        let session = SessionContext(connectionID: connectionID, transport: .http, sink: nil)
+        switch RPCDecoder.decode(body, limits: rpcLimits) {
+        case .failure(let error):
+            respond(context: context, head: head, status: .ok, body: error.bytes)
+        case .success(let message):
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            dispatcher.handle(message, session: session) { response in
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.respond(context: context, head: head, status: .ok, body: response ?? [])
+                }
+            }
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8],
+                         contentType: String = "application/json") {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Access-Control-Allow-Origin", value: "*")
+        if head.method == .OPTIONS {
+            headers.add(name: "Access-Control-Allow-Methods", value: "POST, GET, OPTIONS")
+            headers.add(name: "Access-Control-Allow-Headers", value: "Content-Type, Authorization")
+        }
+        let keepAlive = head.isKeepAlive && status != .payloadTooLarge
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if !body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}
