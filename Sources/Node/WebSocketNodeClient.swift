@@ -200,7 +200,13 @@ public final class WebSocketNodeClient: NodeClient, Service {
                         UpgradeRequestHandler(endpoint: endpoint, upgraded: upgraded), name: "upgrade-request")
                 }
             }
-        let channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+        } catch {
+            upgraded.fail(error)  // a promise must be completed, even when the connection never existed
+            throw error
+        }
         let timeout = channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
             upgraded.fail(ChannelError.connectTimeout(self.configuration.connectTimeout))
         }

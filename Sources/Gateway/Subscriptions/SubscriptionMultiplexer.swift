@@ -60,13 +60,11 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
     public mutating func subscribe(
         key: SubscriptionKey, params: [JSONValue], client: ClientID, connection: Connection
     ) -> [Action] {
+        // While the node is away nothing could confirm the subscription: refuse now rather than leave it hanging.
+        guard isNodeConnected else { return [.reject(connection, client, NodeUnavailable.error)] }
         keyByClientID[client] = key
         clientsByConnection[connection, default: []].insert(client)
         guard var channel = channels[key] else {
-            guard isNodeConnected else {
-                forget(client: client, connection: connection)
-                return [.reject(connection, client, NodeUnavailable.error)]
-            }
             let attempt = takeAttempt()
             var channel = Channel(upstream: .subscribing(attempt: attempt), params: params)
             channel.members[client] = Member(connection: connection, confirmed: false)

@@ -1,0 +1,153 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Gateway
+import Testing
+import TestSupport
+
+/// The gateway between real third-party clients (web3.py 8, `websockets`) and a real EVM (the dev node).
+@Suite(.serialized) struct GatewayLiveTests {
+    @Test func web3ClientReadsSendsAndSubscribesThroughTheGateway() async throws {
+        let node = try await Devnode.start(blockTimeMilliseconds: 200)
+        let gateway = try await LiveGateway.start(node: node)
+        defer { node.stop() }
+        let outcome = try await ClientScenario.run("web3_basic.py", [
+            "--url", gateway.url, "--private-key", Devnode.devKey0, "--chain-id", String(node.chainID),
+        ])
+        await gateway.stop()
+        #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
+        #expect(outcome.result?["chain_id"] as? Int == Int(node.chainID))
+    }
+
+    @Test func fiftyConnectionsShareOneUpstreamSubscription() async throws {
+        let node = try await Devnode.start(blockTimeMilliseconds: 200)
+        let gateway = try await LiveGateway.start(node: node)
+        defer { node.stop() }
+        let clients = try ClientScenario.start("fanout.py", ["--url", gateway.url, "--connections", "50", "--heads", "3"])
+        var maximumNodeSubscriptions = 0
+        var maximumClientSubscriptions = 0
+        while clients.isRunning {
+            let counts = try await node.call("devnode_subscriptions") as? [String: Int] ?? [:]
+            maximumNodeSubscriptions = max(maximumNodeSubscriptions, counts["newHeads"] ?? 0)
+            maximumClientSubscriptions = max(maximumClientSubscriptions, gateway.application.hub.counts.clients)
+            try await Task.sleep(for: .milliseconds(30))
+        }
+        let exitCode = try await clients.waitForExit()
+        #expect(exitCode == 0, "\(clients.diagnostics)")
+        #expect(maximumClientSubscriptions == 50)
+        #expect(maximumNodeSubscriptions == 1, "the node must see one newHeads subscription for all 50 clients")
+        // Last one out unsubscribes upstream.
+        let deadline = ContinuousClock.now + .seconds(10)
+        var remaining = -1
+        while ContinuousClock.now < deadline {
+            remaining = (try await node.call("devnode_subscriptions") as? [String: Int])?["newHeads"] ?? 0
+            if remaining == 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(remaining == 0)
+        await gateway.stop()
+    }
+
+    @Test func malformedInputGetsGethErrorsAndDisturbsNoOtherConnection() async throws {
+        let node = try await Devnode.start(blockTimeMilliseconds: 200)
+        let gateway = try await LiveGateway.start(node: node) { $0.server.limits.maximumMessageBytes = 1 << 20 }
+        defer { node.stop() }
+        let outcome = try await ClientScenario.run("malformed.py", ["--url", gateway.url, "--max-frame-bytes", String(1 << 20)])
+        await gateway.stop()
+        #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
+        let checks = outcome.result?["checks"] as? [String: String] ?? [:]
+        #expect(checks.count >= 15)
+        #expect(checks.values.allSatisfy { $0 == "pass" }, "\(checks)")
+    }
+
+    @Test func subscriptionsSurviveANodeRestartUnderTheirIDs() async throws {
+        var node = try await Devnode.start(blockTimeMilliseconds: 150)
+        let gateway = try await LiveGateway.start(node: node)
+        let watcher = try ClientScenario.start("watch_heads.py", ["--url", gateway.url, "--subscriptions", "2", "--max-seconds", "60"])
+        func heads() -> [(id: String, number: Int)] {
+            watcher.stdoutLines.compactMap { line in
+                guard line.hasPrefix("HEAD "),
+                    let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(5).utf8)) as? [String: Any],
+                    let id = object["subscription"] as? String, let number = object["number"] as? String,
+                    let value = Int(number.dropFirst(2), radix: 16)
+                else { return nil }
+                return (id, value)
+            }
+        }
+        func waitForHeads(_ count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while heads().count < count {
+                guard ContinuousClock.now < deadline, watcher.isRunning else {
+                    throw TestSupportError("expected \(count) heads, got \(heads().count)\n\(watcher.diagnostics)")
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        try await waitForHeads(6)
+        let idsBefore = Set(heads().map(\.id))
+        #expect(idsBefore.count == 2)
+
+        node = try await node.restarted()  // same port, fresh chain: block numbers start again
+        let seenBeforeRestart = heads().count
+        try await waitForHeads(seenBeforeRestart + 8)
+        let after = heads().dropFirst(seenBeforeRestart)
+        #expect(Set(after.map(\.id)) == idsBefore, "clients keep their subscription ids across the node restart")
+        #expect(watcher.isRunning, "the client connection stays open while the node restarts")
+        let counts = try await node.call("devnode_subscriptions") as? [String: Int] ?? [:]
+        #expect(counts["newHeads"] == 1, "one upstream subscription re-established for both client subscriptions")
+        watcher.stop()
+        await gateway.stop()
+        node.stop()
+    }
+
+    @Test func aClientThatStopsReadingIsDisconnectedAndOthersCarryOn() async throws {
+        let node = try await Devnode.start(blockTimeMilliseconds: 200)
+        let gateway = try await LiveGateway.start(node: node) { $0.server.limits.maximumOutboundBytes = 1 << 20 }
+        defer { node.stop() }
+        let watcher = try ClientScenario.start("watch_heads.py", ["--url", gateway.url, "--subscriptions", "1", "--max-seconds", "60"])
+        _ = try await watcher.waitForLine { $0.hasPrefix("HEAD ") }
+        let slow = try ClientScenario.start("slow_reader.py", ["--url", gateway.url, "--batches", "400", "--hold-seconds", "8"])
+        _ = try await slow.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("SENT ") }
+        // The slow client still holds its socket; the server must have dropped it.
+        let deadline = ContinuousClock.now + .seconds(15)
+        while gateway.application.server.connectionCount > 1 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(gateway.application.server.connectionCount == 1, "only the well-behaved watcher remains")
+        let headsBefore = watcher.stdoutLines.filter { $0.hasPrefix("HEAD ") }.count
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(watcher.stdoutLines.filter { $0.hasPrefix("HEAD ") }.count > headsBefore, "the other client keeps receiving")
+        #expect(CapturingLogHandler.shared.lines.contains { $0.contains("not reading") })
+        slow.stop()
+        watcher.stop()
+        await gateway.stop()
+    }
+
+    @Test func httpTransport() async throws {
+        let node = try await Devnode.start()
+        let gateway = try await LiveGateway.start(node: node) { $0.server.limits.maximumHTTPBodyBytes = 4096 }
+        defer { node.stop() }
+        func post(_ body: String) async throws -> (Int, String) {
+            var request = URLRequest(url: URL(string: gateway.httpURL)!)
+            request.httpMethod = "POST"
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(body.utf8)
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let (status, chainID) = try await post(#"{"jsonrpc":"2.0","id":7,"method":"eth_chainId"}"#)
+        #expect(status == 200)
+        #expect(chainID == #"{"jsonrpc":"2.0","id":7,"result":"0x539"}"#)
+        let (_, batch) = try await post(#"[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newHeads"]},{"jsonrpc":"2.0","id":3,"method":"debug_traceTransaction","params":[]}]"#)
+        let items = try JSONSerialization.jsonObject(with: Data(batch.utf8)) as? [[String: Any]] ?? []
+        #expect(items.map { $0["id"] as? Int } == [1, 2, 3])
+        #expect((items[1]["error"] as? [String: Any])?["message"] as? String == "notifications not supported")
+        #expect((items[2]["error"] as? [String: Any])?["code"] as? Int == -32601)
+        let (tooLarge, _) = try await post(String(repeating: " ", count: 5000) + "{}")
+        #expect(tooLarge == 413)
+        let (health, _) = try await URLSession.shared.data(from: URL(string: gateway.httpURL + "health")!)
+        #expect(String(decoding: health, as: UTF8.self).contains(#""node":"connected""#))
+        await gateway.stop()
+    }
+}

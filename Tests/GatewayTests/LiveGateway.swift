@@ -1,0 +1,78 @@
+import Foundation
+import Gateway
+import Logging
+import NIOCore
+import ServiceLifecycle
+import TestSupport
+
+/// A gateway running in this test process on a free port, bound to a dev node.
+final class LiveGateway: Sendable {
+    let application: GatewayApplication
+    let port: Int
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    static func start(node: Devnode, configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws -> LiveGateway {
+        var configuration = GatewayConfiguration()
+        configuration.server.port = 0
+        configuration.node.url = node.webSocketURL
+        configuration.node.reconnectInitialMilliseconds = 50
+        configuration.node.reconnectMaximumMilliseconds = 500
+        configure(&configuration)
+        let logger = Logger(label: "gateway-test", factory: { _ in CapturingLogHandler.shared })
+        let application = try GatewayApplication(configuration: configuration, logger: logger)
+        let group = ServiceGroup(services: application.services, logger: logger)
+        let task = Task { try await group.run() }
+        let address = try await application.server.listeningAddress
+        // Wait until the node link is up, so the first client call is not refused as "reconnecting".
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !application.node.isConnected && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return LiveGateway(application: application, port: address.port!, group: group, task: task)
+    }
+
+    private init(application: GatewayApplication, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.application = application
+        self.port = port
+        self.group = group
+        self.task = task
+    }
+
+    var url: String { "ws://127.0.0.1:\(port)/" }
+    var httpURL: String { "http://127.0.0.1:\(port)/" }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+}
+
+/// Keeps log records in memory, so tests can read them (and so test output stays quiet).
+final class CapturingLogHandler: LogHandler, @unchecked Sendable {
+    static let shared = CapturingLogHandler()
+
+    private let lock = NSLock()
+    private var records: [String] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        lock.lock()
+        records.append("\(event.level) \(event.message) \(merged)")
+        if records.count > 10_000 { records.removeFirst(5_000) }
+        lock.unlock()
+    }
+
+    var lines: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return records
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+
+/// A child process a test started: its output collected line by line, and killed by pid when the test is done
+/// (never by name: other processes on a shared machine are not ours).
+public final class ManagedProcess: Sendable {
+    public let name: String
+    private let process: Process
+    private let output = OutputBuffer()
+
+    public init(name: String, executable: String, arguments: [String], environment: [String: String] = [:],
+                workingDirectory: String? = nil) throws {
+        self.name = name
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        self.process = process
+        collect(stdout, stream: "stdout")
+        collect(stderr, stream: "stderr")
+        try process.run()
+    }
+
+    private func collect(_ pipe: Pipe, stream: String) {
+        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                return
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            output.withLock { output in
+                var buffer = (output.partial[stream] ?? "") + text
+                var lines: [String] = []
+                while let newline = buffer.firstIndex(of: "\n") {
+                    lines.append(String(buffer[..<newline]))
+                    buffer = String(buffer[buffer.index(after: newline)...])
+                }
+                output.partial[stream] = buffer
+                if stream == "stdout" { output.stdout += lines } else { output.stderr += lines }
+            }
+        }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var exitCode: Int32? { process.isRunning ? nil : process.terminationStatus }
+    public var stdoutLines: [String] { output.withLock { $0.stdout } }
+    public var stderrLines: [String] { output.withLock { $0.stderr } }
+
+    /// Waits until a stdout line satisfies `predicate`; fails if the process exits or time runs out first.
+    public func waitForLine(timeout: Duration = .seconds(30), where predicate: (String) -> Bool) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        var seen = 0
+        while ContinuousClock.now < deadline {
+            let lines = stdoutLines
+            for line in lines[seen...] where predicate(line) { return line }
+            seen = lines.count
+            if !process.isRunning {
+                try await Task.sleep(for: .milliseconds(100))  // let the last output arrive
+                if let line = stdoutLines.first(where: predicate) { return line }
+                throw TestSupportError("\(name) exited (\(process.terminationStatus)) before the expected output.\n" + diagnostics)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestSupportError("\(name): timed out waiting for output.\n" + diagnostics)
+    }
+
+    /// Waits for the process to exit by itself.
+    public func waitForExit(timeout: Duration = .seconds(120)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                stop()
+                throw TestSupportError("\(name) did not finish within \(timeout).\n" + diagnostics)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(50))  // drain the pipes
+        return process.terminationStatus
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`.
+    public func stop(grace: Duration = .seconds(5)) {
+        guard process.isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// The last lines of both streams, for failure messages.
+    public var diagnostics: String {
+        let out = stdoutLines.suffix(15).joined(separator: "\n")
+        let err = stderrLines.suffix(25).joined(separator: "\n")
+        return "--- \(name) stdout (tail)\n\(out)\n--- \(name) stderr (tail)\n\(err)"
+    }
+
+    deinit { stop(grace: .seconds(2)) }
+}
+
+/// Lines collected from a child's pipes (written by the pipe handlers, read by the test).
+private final class OutputBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state: (stdout: [String], stderr: [String], partial: [String: String]) = ([], [], [:])
+
+    func withLock<R>(_ body: (inout (stdout: [String], stderr: [String], partial: [String: String])) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&state)
+    }
+}
