@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // libsecp256k1 from Debian (`libsecp256k1-dev`): all signing and recovery.
@@ -36,6 +38,29 @@ let package = Package(
         // Pure JSON-RPC 2.0 models and the geth-compatible error vocabulary.
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: strict),
 
+        // Key backends behind `protocol KeyBackend`, and the wallet that routes an address to its backend.
+        .target(
+            name: "Signers",
+            dependencies: [
+                "Ethereum", "JSON",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The send pipeline: nonce lanes, filling, ordered submission, receipts, the journal.
+        .target(
+            name: "Submission",
+            dependencies: [
+                "Ethereum", "JSON", "JSONRPC", "Signers", "Node",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // The upstream node: one multiplexed WebSocket connection, id remapping, reconnect with backoff.
         .target(
             name: "Node",
@@ -55,7 +80,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "JSON", "JSONRPC", "Ethereum", "Node",
+                "JSON", "JSONRPC", "Ethereum", "Node", "Signers", "Submission",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -77,6 +102,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The load-test harness: many pipelined WebSocket clients, and the raw NIO echo server to compare against.
+        .executableTarget(
+            name: "loadtest",
+            dependencies: [
+                "JSON", "JSONRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "loadtest",
+            exclude: ["compare.sh", "README.md"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ethereum-benchmark",
             dependencies: ["Ethereum", "CSecp256k1"],
@@ -94,6 +134,16 @@ let package = Package(
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"], swiftSettings: strict),
         // Starts real servers (the dev node, the gateway, Python clients) for live tests; killed by pid.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(
+            name: "SignersTests",
+            dependencies: ["Signers", "Ethereum", "JSON", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SubmissionTests",
+            dependencies: ["Submission", "Signers", "Ethereum", "JSON", "JSONRPC", "Node", "TestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

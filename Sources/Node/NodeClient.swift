@@ -28,3 +28,10 @@ extension NodeClient {
         }
     }
 }
+
+extension NodeClient {
+    /// A call whose failure is thrown.
+    public func call(_ method: String, _ params: [JSONValue]) async throws(RPCError) -> JSONValue {
+        try await call(method: method, params: .array(params)).get()
+    }
+}

@@ -1,4 +1,5 @@
 import Logging
+import Signers
 
 /// The table of configuration keys: dotted YAML path, environment variable, meaning, and how a value is applied.
 public struct ConfigurationKey: Sendable {
@@ -96,6 +97,27 @@ public enum ConfigurationKeys {
         .integer("node.reconnectMaximumMilliseconds", "Longest delay between reconnection attempts.", range: 1...600_000,
                  \.node.reconnectMaximumMilliseconds),
         .optionalString("node.caFile", "CA bundle (PEM) for a wss:// node signed by a private CA.", \.node.caFile),
+        .optionalString("keystore.directory", "Directory of Web3 Secret Storage v3 keystore files (enables the keystore backend).",
+                        \.wallet.keystoreDirectory),
+        ConfigurationKey(
+            path: "keystore.password", documentation: "Keystore password by reference: env:NAME or file:/path.",
+            apply: { configuration, text in configuration.wallet.keystorePassword = text.isEmpty ? nil : text },
+            current: { $0.wallet.keystorePassword.map { SecretReference($0).description } }),
+        .integer("wallet.refreshSeconds", "How often backends are asked for their accounts again.", range: 1...86_400,
+                 \.wallet.refreshSeconds),
+        .string("journal.path", "SQLite file of the send journal (:memory: for none).", \.journalPath),
+        .integer("send.gasMarginPercent", "Added to eth_estimateGas when the caller gives no gas.", range: 0...1_000,
+                 \.filler.gasMarginPercent),
+        .integer("send.baseFeeMultiplier", "maxFeePerGas = multiplier × next base fee + tip, when not given.", range: 1...100,
+                 \.filler.baseFeeMultiplier),
+        ConfigurationKey(
+            path: "receipts.confirmations", documentation: "Blocks deep a receipt is tracked (and reported) before it is final.",
+            apply: { configuration, text throws(ConfigurationError) in
+                guard let value = UInt64(text), (1...1_000).contains(value) else {
+                    throw ConfigurationError("receipts.confirmations: \"\(text)\" is not a whole number in 1…1000")
+                }
+                configuration.receipts.confirmationDepth = value
+            }, current: { String($0.receipts.confirmationDepth) }),
         ConfigurationKey(
             path: "logging.level", documentation: "trace, debug, info, notice, warning, error or critical.",
             apply: { configuration, text throws(ConfigurationError) in

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import Node
+import Submission
 
 /// Everything the gateway can be told, fully defaulted. Every key is listed (with its documentation and
 /// environment variable) in `ConfigurationKeys`, and `Config/gateway.yaml` shows them all.
@@ -8,6 +9,19 @@ public struct GatewayConfiguration: Sendable {
     public var server = GatewayServer.Configuration()
     public var node = NodeSettings()
     public var logLevel: Logger.Level = .info
+    public var wallet = WalletSettings()
+    /// SQLite file of the send journal; `:memory:` keeps it in memory (nothing survives a restart).
+    public var journalPath = "signer-gateway-journal.sqlite"
+    public var filler = TransactionFiller.Settings()
+    public var receipts = ReceiptTracker.Settings()
+
+    public struct WalletSettings: Sendable, Hashable {
+        /// Directory of Web3 Secret Storage v3 files; unset = no keystore backend.
+        public var keystoreDirectory: String?
+        /// Secret reference for the keystore password: `env:NAME`, `file:/path` (a bare value only for dev keys).
+        public var keystorePassword: String?
+        public var refreshSeconds = 300
+    }
 
     public struct NodeSettings: Sendable, Hashable {
         /// The node the gateway is bound to (`ws://` or `wss://`).

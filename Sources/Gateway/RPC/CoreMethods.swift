@@ -6,28 +6,44 @@ import Node
 /// `eth_subscribe` / `eth_unsubscribe`, multiplexed through the `SubscriptionHub`.
 public struct SubscriptionMethods: LocalMethods {
     let hub: SubscriptionHub
+    /// Kinds served by the gateway itself (e.g. `transactionReceipts`), not shared upstream.
+    let local: [String: any LocalSubscriptions]
 
-    public init(hub: SubscriptionHub) { self.hub = hub }
+    public init(hub: SubscriptionHub, local: [String: any LocalSubscriptions] = [:]) {
+        self.hub = hub
+        self.local = local
+    }
+
+    public func connectionClosed(_ connectionID: UInt64) {
+        hub.connectionClosed(connectionID)
+        for provider in local.values { provider.connectionClosed(connectionID) }
+    }
 
     public var handlers: [String: MethodHandler] {
         [
-            "eth_subscribe": { [hub] request, session, reply in
+            "eth_subscribe": { [hub, local] request, session, reply in
                 guard let sink = session.sink else { return reply(.failure(.notificationsNotSupported)) }
                 let params: [JSONValue]
                 do throws(RPCError) { params = try request.positionalParams() } catch { return reply(.failure(error)) }
                 guard let kind = params.first?.stringValue else {
                     return reply(.failure(.invalidParams("first parameter must be the subscription name")))
                 }
-                hub.subscribe(kind: kind, params: Array(params.dropFirst()), sink: sink, reply: reply)
+                if let provider = local[kind] {
+                    provider.subscribe(kind: kind, params: Array(params.dropFirst()), sink: sink, reply: reply)
+                } else {
+                    hub.subscribe(kind: kind, params: Array(params.dropFirst()), sink: sink, reply: reply)
+                }
             },
-            "eth_unsubscribe": { [hub] request, session, reply in
+            "eth_unsubscribe": { [hub, local] request, session, reply in
                 guard session.sink != nil else { return reply(.failure(.notificationsNotSupported)) }
                 let params: [JSONValue]
                 do throws(RPCError) { params = try request.positionalParams() } catch { return reply(.failure(error)) }
                 guard params.count == 1, let id = params[0].stringValue else {
                     return reply(.failure(.invalidParams("expected one parameter: the subscription id")))
                 }
-                if hub.unsubscribe(client: id, connectionID: session.connectionID) {
+                if local.values.contains(where: { $0.unsubscribe(client: id, connectionID: session.connectionID) })
+                    || hub.unsubscribe(client: id, connectionID: session.connectionID)
+                {
                     reply(.success(.bool(true)))
                 } else {
                     reply(.failure(.subscriptionNotFound))

@@ -10,4 +10,10 @@ public typealias MethodHandler = @Sendable (
 /// set is proxied to the node unless its namespace is closed.
 public protocol LocalMethods: Sendable {
     var handlers: [String: MethodHandler] { get }
+    /// A client connection closed: drop what belonged to it.
+    func connectionClosed(_ connectionID: UInt64)
+}
+
+extension LocalMethods {
+    public func connectionClosed(_ connectionID: UInt64) {}
 }

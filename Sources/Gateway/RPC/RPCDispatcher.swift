@@ -15,6 +15,7 @@ public final class RPCDispatcher: Sendable {
 
     private let node: any NodeClient
     private let handlers: [String: MethodHandler]
+    private let methodSets: [any LocalMethods]
     private let limits: RPCLimits
 
     public init(node: any NodeClient, methods: [any LocalMethods], limits: RPCLimits = RPCLimits()) {
@@ -23,6 +24,12 @@ public final class RPCDispatcher: Sendable {
         var handlers: [String: MethodHandler] = [:]
         for set in methods { handlers.merge(set.handlers) { first, _ in first } }
         self.handlers = handlers
+        self.methodSets = methods
+    }
+
+    /// Tells every method set that a connection is gone (its subscriptions end with it).
+    public func connectionClosed(_ connectionID: UInt64) {
+        for set in methodSets { set.connectionClosed(connectionID) }
     }
 
     /// Handles one message; `completion` receives the bytes to send back (`nil`: nothing, e.g. only notifications).

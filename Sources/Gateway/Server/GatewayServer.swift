@@ -37,19 +37,17 @@ public final class GatewayServer: Service {
 
     private let configuration: Configuration
     private let dispatcher: RPCDispatcher
-    private let hub: SubscriptionHub
     private let health: @Sendable () -> (healthy: Bool, detail: JSONValue)
     private let group: any EventLoopGroup
     private let logger: Logger
     private let listening: EventLoopPromise<SocketAddress>
     private let connections = NIOLockedValueBox([ObjectIdentifier: any Channel]())
 
-    public init(configuration: Configuration, dispatcher: RPCDispatcher, hub: SubscriptionHub,
+    public init(configuration: Configuration, dispatcher: RPCDispatcher,
                 health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue),
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
         self.configuration = configuration
         self.dispatcher = dispatcher
-        self.hub = hub
         self.health = health
         self.group = group
         self.logger = logger
@@ -138,7 +136,6 @@ public final class GatewayServer: Service {
         }
         let http = HTTPRPCHandler(dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits, health: health)
         let dispatcher = self.dispatcher
-        let hub = self.hub
         let logger = self.logger
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maximumMessageBytes,
@@ -150,8 +147,7 @@ public final class GatewayServer: Service {
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
                             maxAccumulatedFrameSize: limits.maximumMessageBytes),
-                        WebSocketSessionHandler(
-                            dispatcher: dispatcher, hub: hub, limits: limits, rpcLimits: rpcLimits, logger: logger),
+                        WebSocketSessionHandler(dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits, logger: logger),
                     ])
                 }
             })

@@ -13,7 +13,6 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     typealias OutboundOut = WebSocketFrame
 
     private let dispatcher: RPCDispatcher
-    private let hub: SubscriptionHub
     private let limits: ServerLimits
     private let rpcLimits: RPCLimits
     private var logger: Logger
@@ -33,9 +32,8 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     /// none arrives before the response that announces the id.
     private var heldSubscriptions: [String: [[UInt8]]] = [:]
 
-    init(dispatcher: RPCDispatcher, hub: SubscriptionHub, limits: ServerLimits, rpcLimits: RPCLimits, logger: Logger) {
+    init(dispatcher: RPCDispatcher, limits: ServerLimits, rpcLimits: RPCLimits, logger: Logger) {
         self.dispatcher = dispatcher
-        self.hub = hub
         self.limits = limits
         self.rpcLimits = rpcLimits
         self.connectionID = ConnectionIDs.make()
@@ -54,7 +52,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
-        hub.connectionClosed(connectionID)
+        dispatcher.connectionClosed(connectionID)
         logger.debug("websocket connection closed")
         context.fireChannelInactive()
     }
@@ -95,7 +93,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
             let isBatch: Bool
             if case .batch = message { isBatch = true } else { isBatch = false }
             inFlight += 1
-            let session = SessionContext(connectionID: connectionID, transport: .webSocket, sink: isBatch ? sink?.batchSink : sink)
+            let session = SessionContext(connectionID: connectionID, transport: .webSocket, sink: sink)
             let bound = NIOLoopBound(self, eventLoop: context!.eventLoop)
             let eventLoop = context!.eventLoop
             dispatcher.handle(message, session: session) { response in
@@ -110,8 +108,10 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     private func completed(_ response: [UInt8]?, isBatch: Bool) {
         inFlight -= 1
-        if let response { write(response) }
-        if isBatch { releaseHeldSubscriptions() }
+        if let response {
+            write(response)
+            if !heldSubscriptions.isEmpty { releaseSubscriptions(announcedIn: response) }
+        }
         if draining && inFlight == 0 {
             close(code: .goingAway, reason: "server shutting down")
             return
@@ -173,10 +173,12 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         heldSubscriptions[subscription] = heldSubscriptions[subscription] ?? []
     }
 
-    private func releaseHeldSubscriptions() {
-        let held = heldSubscriptions
-        heldSubscriptions.removeAll()
-        for (_, messages) in held { for message in messages { write(message, flush: true) } }
+    /// Notifications of a subscription wait until the response carrying its id has been written.
+    private func releaseSubscriptions(announcedIn response: [UInt8]) {
+        for (id, messages) in heldSubscriptions where response.firstRange(of: Array(id.utf8)) != nil {
+            heldSubscriptions.removeValue(forKey: id)
+            for message in messages { write(message, flush: true) }
+        }
     }
 
     private func write(_ bytes: [UInt8], flush: Bool = false) {
@@ -231,25 +233,20 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 final class SessionSink: SubscriptionSink {
     let connectionID: UInt64
     private let handler: NIOLoopBound<WebSocketSessionHandler>
-    private let holdsUntilResponse: Bool
 
-    init(connectionID: UInt64, handler: NIOLoopBound<WebSocketSessionHandler>, holdsUntilResponse: Bool = false) {
+    init(connectionID: UInt64, handler: NIOLoopBound<WebSocketSessionHandler>) {
         self.connectionID = connectionID
         self.handler = handler
-        self.holdsUntilResponse = holdsUntilResponse
     }
-
-    /// The same connection, for requests inside a batch: ids confirmed there are announced with the batch response.
-    var batchSink: SessionSink { SessionSink(connectionID: connectionID, handler: handler, holdsUntilResponse: true) }
 
     func deliver(notification: [UInt8], subscription: String) {
         let handler = self.handler
         handler.eventLoop.execute { handler.value.deliver(notification: notification, subscription: subscription) }
     }
 
-    /// Called by the hub on confirmation, before the subscribe reply, so a batch's ids are held until it is written.
+    /// Called before the reply that announces `subscription`: its notifications are held until a response has been
+    /// written, so none can overtake the reply (a batch's ids wait for the whole batch).
     func willAnnounce(subscription: String) {
-        guard holdsUntilResponse else { return }
         let handler = self.handler
         if handler.eventLoop.inEventLoop {
             handler.value.hold(subscription: subscription)

@@ -1,0 +1,185 @@
+import Ethereum
+import JSON
+import JSONRPC
+import Signers
+import Node
+import Submission
+
+/// The account and signing methods, answered from the wallet: nothing here is ever proxied to the node, whose own
+/// accounts must not sign for a gateway client.
+public struct WalletMethods: LocalMethods {
+    let wallet: Wallet
+    let pipeline: SendPipeline
+    let filler: TransactionFiller
+    let node: any NodeClient
+    let receipts: ReceiptSubscriptions
+
+    public init(wallet: Wallet, pipeline: SendPipeline, filler: TransactionFiller, node: any NodeClient,
+                receipts: ReceiptSubscriptions) {
+        self.wallet = wallet
+        self.pipeline = pipeline
+        self.filler = filler
+        self.node = node
+        self.receipts = receipts
+    }
+
+    public var handlers: [String: MethodHandler] {
+        [
+            "eth_accounts": { [wallet] _, _, reply in
+                reply(.success(.array(wallet.addresses.map { .string($0.checksummed) })))
+            },
+            "eth_requestAccounts": { [wallet] _, _, reply in
+                reply(.success(.array(wallet.addresses.map { .string($0.checksummed) })))
+            },
+            "eth_sendTransaction": { [pipeline] request, session, reply in
+                do throws(RPCError) {
+                    let params = try request.positionalParams()
+                    guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
+                    let transaction = try TransactionRequest(json: first)
+                    let key = try Self.idempotencyKey(params)
+                    pipeline.send(transaction, idempotencyKey: key, origin: session.connectionID) { result in
+                        reply(result.map { .string($0.hash.hex) })
+                    }
+                } catch {
+                    reply(.failure(error))
+                }
+            },
+            "signer_sendTransactionAndWatch": { [pipeline, receipts] request, session, reply in
+                do throws(RPCError) {
+                    guard let sink = session.sink else { throw .notificationsNotSupported }
+                    let params = try request.positionalParams()
+                    guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
+                    let transaction = try TransactionRequest(json: first)
+                    let key = try Self.idempotencyKey(params)
+                    let confirmations = UInt64(clamping: max(1, params.dropFirst().first?["confirmations"]?.int64Value ?? 1))
+                    pipeline.send(transaction, idempotencyKey: key, origin: session.connectionID) { result in
+                        switch result {
+                        case .success(let signed):
+                            let id = receipts.watch(signed.hash, confirmations: confirmations, sink: sink)
+                            reply(.success(.string(id)))
+                            receipts.startWatch(id, hash: signed.hash, sink: sink)
+                        case .failure(let error):
+                            reply(.failure(error))
+                        }
+                    }
+                } catch {
+                    reply(.failure(error))
+                }
+            },
+            "eth_signTransaction": { [wallet, filler, node] request, _, reply in
+                Task {
+                    do throws(RPCError) {
+                        let params = try request.positionalParams()
+                        guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
+                        var transactionRequest = try TransactionRequest(json: first)
+                        guard wallet.account(for: transactionRequest.from) != nil else {
+                            throw .unauthorized("from address \(transactionRequest.from.checksummed) is not an account of this gateway")
+                        }
+                        if transactionRequest.nonce == nil {
+                            // Not reserved: signing without sending does not consume the lane's nonce.
+                            let count = try await node.call("eth_getTransactionCount", [.string(transactionRequest.from.lowercaseHex), "pending"])
+                            transactionRequest.nonce = count.stringValue.flatMap { try? Hex.decodeQuantity($0) } ?? 0
+                        }
+                        let transaction = try await filler.fill(transactionRequest)
+                        let signature = try await Self.sign(wallet, transaction.signingHash, transactionRequest.from)
+                        let signed = SignedTransaction(transaction: transaction, signature: signature)
+                        reply(.success(["raw": .string(Hex.encode(signed.raw)), "tx": signed.json]))
+                    } catch {
+                        reply(.failure(error))
+                    }
+                }
+            },
+            "eth_sign": { [wallet] request, _, reply in
+                Self.signMessage(wallet, request, addressIndex: 0, reply: reply)
+            },
+            "personal_sign": { [wallet] request, _, reply in
+                Self.signMessage(wallet, request, addressIndex: 1, reply: reply)
+            },
+            "eth_signTypedData_v4": { [wallet] request, _, reply in Self.signTypedData(wallet, request, reply: reply) },
+            "eth_signTypedData_v3": { [wallet] request, _, reply in Self.signTypedData(wallet, request, reply: reply) },
+            "eth_signTypedData": { _, _, reply in
+                reply(.failure(.unsupportedMethod("eth_signTypedData (v1) is not supported; use eth_signTypedData_v4")))
+            },
+        ]
+    }
+
+    static func idempotencyKey(_ params: [JSONValue]) throws(RPCError) -> String? {
+        guard params.count > 1, let options = params[1].objectValue else { return nil }
+        guard let key = options["idempotencyKey"] else { return nil }
+        guard let text = key.stringValue, !text.isEmpty, text.count <= 200 else {
+            throw .invalidParams("idempotencyKey must be a non-empty string of at most 200 characters")
+        }
+        return text
+    }
+
+    static func account(_ value: JSONValue?, _ wallet: Wallet) throws(RPCError) -> Address {
+        guard let text = value?.stringValue, let address = try? Address(hex: text) else {
+            throw .invalidParams("expected an account address")
+        }
+        guard wallet.account(for: address) != nil else {
+            throw .unauthorized("account \(address.checksummed) is not an account of this gateway")
+        }
+        return address
+    }
+
+    static func sign(_ wallet: Wallet, _ digest: Bytes32, _ address: Address) async throws(RPCError) -> Signature {
+        do {
+            return try await wallet.sign(digest: digest, from: address)
+        } catch {
+            throw .internalError("signing failed: \(error.description)")
+        }
+    }
+
+    /// `eth_sign(address, data)` and `personal_sign(data, address)`: EIP-191 over the bytes (hex), or over the
+    /// UTF-8 text when the message is not hex (MetaMask accepts both).
+    static func signMessage(_ wallet: Wallet, _ request: RPCRequest, addressIndex: Int,
+                            reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+        do throws(RPCError) {
+            let params = try request.positionalParams()
+            guard params.count >= 2 else { throw .invalidParams("expected a message and an address") }
+            let address = try account(params[addressIndex], wallet)
+            guard let message = params[1 - addressIndex].stringValue else { throw .invalidParams("message must be a string") }
+            let bytes = (try? Hex.decode(message)) ?? Array(message.utf8)
+            let digest = PersonalMessage.hash(bytes)
+            Task {
+                do throws(RPCError) {
+                    reply(.success(.string(Hex.encode(try await sign(wallet, digest, address).rsv))))
+                } catch {
+                    reply(.failure(error))
+                }
+            }
+        } catch {
+            reply(.failure(error))
+        }
+    }
+
+    /// `eth_signTypedData_v4(address, typedData)`; the document may come as an object or as a JSON string.
+    static func signTypedData(_ wallet: Wallet, _ request: RPCRequest,
+                              reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+        do throws(RPCError) {
+            let params = try request.positionalParams()
+            guard params.count >= 2 else { throw .invalidParams("expected an address and a typed data document") }
+            let address = try account(params[0], wallet)
+            var document = params[1]
+            if let text = document.stringValue {
+                guard let parsed = try? JSONParser.parse(text) else { throw .invalidParams("typed data string is not JSON") }
+                document = parsed
+            }
+            let digest: Bytes32
+            do {
+                digest = try TypedData(json: document).signingHash()
+            } catch {
+                throw .invalidParams(error.description)
+            }
+            Task {
+                do throws(RPCError) {
+                    reply(.success(.string(Hex.encode(try await sign(wallet, digest, address).rsv))))
+                } catch {
+                    reply(.failure(error))
+                }
+            }
+        } catch {
+            reply(.failure(error))
+        }
+    }
+}

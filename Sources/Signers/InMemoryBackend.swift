@@ -1,0 +1,41 @@
+import Ethereum
+import Synchronization
+
+/// A backend whose keys live in this process and whose behaviour tests control: latency per signature and
+/// failures on demand. It is what a remote HSM looks like to the pipeline (slow, concurrent, sometimes failing)
+/// without the network.
+public final class InMemoryBackend: KeyBackend {
+    public typealias Fault = @Sendable (_ account: Account, _ signatureNumber: Int) -> SignerError?
+
+    public let name: String
+    private let keys: [Address: (key: PrivateKey, account: Account)]
+    private let latency: Duration
+    private let fault: Fault?
+    private let signatures = Atomic<Int>(0)
+
+    public init(name: String = "memory", keys: [PrivateKey], latency: Duration = .zero, fault: Fault? = nil) {
+        self.name = name
+        var table: [Address: (key: PrivateKey, account: Account)] = [:]
+        for (index, key) in keys.enumerated() {
+            let account = Account(publicKey: key.publicKey, backend: name, keyReference: "key-\(index)")
+            table[account.address] = (key, account)
+        }
+        self.keys = table
+        self.latency = latency
+        self.fault = fault
+    }
+
+    public var signatureCount: Int { signatures.load(ordering: .relaxed) }
+
+    public func accounts() async throws(SignerError) -> [Account] {
+        keys.values.map(\.account).sorted { $0.address < $1.address }
+    }
+
+    public func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature {
+        let number = signatures.wrappingAdd(1, ordering: .relaxed).oldValue + 1
+        if latency > .zero { try? await Task.sleep(for: latency) }
+        if let error = fault?(account, number) { throw error }
+        guard let key = keys[account.address]?.key else { throw .unknownAccount(account.address.checksummed) }
+        return Secp256k1.sign(digest: digest, with: key)
+    }
+}

@@ -1,0 +1,64 @@
+import Ethereum
+
+/// One `eth_sendTransaction`, as remembered across restarts.
+public struct JournalRecord: Sendable, Hashable {
+    public enum State: String, Sendable, Hashable {
+        /// Nonce assigned, signature requested; nothing has left the gateway.
+        case assigned
+        /// Signed; about to be sent (or being sent) to the node.
+        case signed
+        /// The node accepted it and the client was (or is being) given the hash.
+        case submitted
+        /// A receipt was seen.
+        case mined
+        /// Failed for good before anything reached the node.
+        case failed
+        /// Assigned but never submitted when the gateway stopped: its client never got a hash.
+        case abandoned
+    }
+
+    public var id: UInt64
+    public var from: Address
+    public var nonce: UInt64
+    public var state: State
+    public var raw: [UInt8]?
+    public var hash: Bytes32?
+    public var idempotencyKey: String?
+    public var blockNumber: UInt64?
+    public var failure: String?
+
+    public init(id: UInt64, from: Address, nonce: UInt64, state: State, raw: [UInt8]? = nil, hash: Bytes32? = nil,
+                idempotencyKey: String? = nil, blockNumber: UInt64? = nil, failure: String? = nil) {
+        self.id = id
+        self.from = from
+        self.nonce = nonce
+        self.state = state
+        self.raw = raw
+        self.hash = hash
+        self.idempotencyKey = idempotencyKey
+        self.blockNumber = blockNumber
+        self.failure = failure
+    }
+}
+
+/// Durable memory of the send pipeline: a transaction is recorded before its signature is requested, and marked
+/// submitted before its hash is returned, so that a restarted gateway never reuses a nonce and keeps tracking (and
+/// if needed resubmitting) everything a client was told about.
+public protocol Journal: Sendable {
+    /// Inserts or updates (renumbering) an assignment.
+    func assigned(id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?) async throws
+    func signed(id: UInt64, nonce: UInt64, raw: [UInt8], hash: Bytes32) async throws
+    func submitted(id: UInt64) async throws
+    func failed(id: UInt64, reason: String) async throws
+    func mined(hash: Bytes32, blockNumber: UInt64) async throws
+    /// The highest nonce of `from` that may have reached the node (signed, submitted or mined).
+    func lastUsedNonce(from: Address) async throws -> UInt64?
+    /// Records that were signed or submitted but not seen mined: to resubmit and track after a restart.
+    func unfinished() async throws -> [JournalRecord]
+    func record(idempotencyKey: String) async throws -> JournalRecord?
+    func record(id: UInt64) async throws -> JournalRecord?
+    /// Marks assignments that never got a signature as abandoned (at startup); returns how many.
+    func abandonUnsigned() async throws -> Int
+    /// The largest request id used so far (ids continue from it after a restart).
+    func maximumID() async throws -> UInt64
+}

@@ -1,0 +1,245 @@
+import Ethereum
+import JSON
+import JSONRPC
+import Logging
+import Node
+import ServiceLifecycle
+import Synchronization
+
+/// What the tracker reports about a tracked transaction.
+public enum ReceiptEvent: Sendable {
+    /// A receipt was found (again, with a different block after a reorg).
+    case mined(hash: Bytes32, receipt: JSONValue, blockNumber: UInt64, origin: UInt64?)
+    /// The receipt's block is `confirmations` deep (1 = the block itself is the head).
+    case confirmed(hash: Bytes32, confirmations: UInt64, blockNumber: UInt64)
+    /// The block that held the receipt was replaced and the transaction is pending again.
+    case reorged(hash: Bytes32)
+}
+
+/// Watches new heads and finds the receipts of the transactions it tracks: one `eth_getBlockReceipts` per new
+/// block (not one call per transaction), a per-hash fallback for anything pending too long, reorg-aware (a receipt
+/// whose block was replaced is looked up again), and confirmations counted up to `confirmationDepth`.
+/// Heads are processed one at a time in the order they arrive (`run` is the single consumer).
+public final class ReceiptTracker: Service, Sendable {
+    public struct Settings: Sendable, Hashable {
+        /// A transaction is tracked until its receipt is this many blocks deep.
+        public var confirmationDepth: UInt64 = 12
+        /// Blocks looked back with eth_getBlockReceipts after a gap in the heads (e.g. a reconnect).
+        public var maximumCatchUpBlocks: UInt64 = 32
+        /// Heads after which a still-pending transaction is also looked up by hash.
+        public var perHashLookupAfterHeads = 3
+
+        public init() {}
+    }
+
+    private struct Tracked: Sendable {
+        var origin: UInt64?
+        var blockNumber: UInt64?
+        var blockHash: String?
+        var receipt: JSONValue?
+        var reportedConfirmations: UInt64 = 0
+        var headsPending = 0
+    }
+
+    private struct State: Sendable {
+        var tracked: [Bytes32: Tracked] = [:]
+        var lastHead: UInt64?
+        var recentHashes: [UInt64: String] = [:]
+        /// Receipts of the last few blocks: a transaction tracked just after its block was scanned (automining nodes
+        /// announce the block before answering eth_sendRawTransaction) is found here instead of being missed.
+        var recentReceipts: [Bytes32: (receipt: JSONValue, block: UInt64)] = [:]
+    }
+
+    public struct Head: Sendable {
+        public let number: UInt64
+        public let hash: String
+        public let parentHash: String
+
+        public init?(json: JSONValue) {
+            guard let numberText = json["number"]?.stringValue, let number = try? Hex.decodeQuantity(numberText),
+                let hash = json["hash"]?.stringValue, let parentHash = json["parentHash"]?.stringValue
+            else { return nil }
+            self.number = number
+            self.hash = hash
+            self.parentHash = parentHash
+        }
+    }
+
+    private let node: any NodeClient
+    private let journal: any Journal
+    private let settings: Settings
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let heads: AsyncStream<Head>
+    private let headsInput: AsyncStream<Head>.Continuation
+    private let handler = Mutex<(@Sendable (ReceiptEvent) -> Void)?>(nil)
+
+    public init(node: any NodeClient, journal: any Journal, settings: Settings = Settings(), logger: Logger) {
+        self.node = node
+        self.journal = journal
+        self.settings = settings
+        self.logger = logger
+        (heads, headsInput) = AsyncStream.makeStream(of: Head.self, bufferingPolicy: .bufferingNewest(256))
+    }
+
+    public func setEventHandler(_ handler: @escaping @Sendable (ReceiptEvent) -> Void) {
+        self.handler.withLock { $0 = handler }
+    }
+
+    /// Starts tracking `hash` (sent through the gateway, or named by a `transactionReceipts` subscription).
+    public func track(_ hash: Bytes32, origin: UInt64?) {
+        let recent = state.withLock { state -> (receipt: JSONValue, block: UInt64)? in
+            if state.tracked[hash] == nil { state.tracked[hash] = Tracked(origin: origin) }
+            return state.recentReceipts[hash]
+        }
+        if let recent { found(recent.receipt, hash: hash, headNumber: state.withLock { $0.lastHead }) }
+    }
+
+    public var trackedCount: Int { state.withLock { $0.tracked.count } }
+
+    /// The receipt already found for `hash`, with its block number and the confirmations reported so far.
+    public func knownReceipt(_ hash: Bytes32) -> (receipt: JSONValue, blockNumber: UInt64, confirmations: UInt64)? {
+        state.withLock { state in
+            guard let tracked = state.tracked[hash], let receipt = tracked.receipt, let block = tracked.blockNumber else {
+                return nil
+            }
+            return (receipt, block, tracked.reportedConfirmations)
+        }
+    }
+
+    /// A new head from the node (the `newHeads` subscription the gateway shares with its clients).
+    public func newHead(_ head: Head) {
+        headsInput.yield(head)
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await head in self.heads {
+                await self.process(head)
+            }
+        }
+    }
+
+    /// Looks a hash up once right away (a subscription may name a transaction that is already mined).
+    public func lookUpNow(_ hash: Bytes32) async {
+        guard case .success(let receipt) = await node.call(method: "eth_getTransactionReceipt", params: [.string(hash.hex)]),
+            !receipt.isNull
+        else { return }
+        found(receipt, hash: hash, headNumber: nil)
+    }
+
+    // MARK: Processing
+
+    private func process(_ head: Head) async {
+        let (reorgFrom, catchUp) = state.withLock { state -> (UInt64?, ClosedRange<UInt64>?) in
+            var reorgFrom: UInt64? = nil
+            if let last = state.lastHead {
+                if head.number <= last || (state.recentHashes[head.number - 1].map { $0 != head.parentHash } ?? false) {
+                    reorgFrom = min(head.number, last)
+                }
+            }
+            let first = state.lastHead.map { min($0 + 1, head.number) } ?? head.number
+            let lowest = head.number >= settings.maximumCatchUpBlocks ? max(first, head.number - settings.maximumCatchUpBlocks + 1) : first
+            state.lastHead = head.number
+            state.recentHashes[head.number] = head.hash
+            state.recentHashes = state.recentHashes.filter { $0.key + 256 > head.number }
+            return (reorgFrom, lowest...head.number)
+        }
+        if let reorgFrom { await handleReorg(from: reorgFrom) }
+        if let catchUp {
+            for number in catchUp { await scanBlock(number) }
+        }
+        await lookUpLongPending()
+        reportConfirmations(headNumber: head.number)
+    }
+
+    private func scanBlock(_ number: UInt64) async {
+        let result = await node.call(method: "eth_getBlockReceipts", params: [.string(Hex.encodeQuantity(number))])
+        guard case .success(let receipts) = result, let list = receipts.arrayValue else { return }
+        let matches = state.withLock { state -> [(Bytes32, JSONValue)] in
+            state.recentReceipts = state.recentReceipts.filter { $0.value.block + 8 > number }
+            var matches: [(Bytes32, JSONValue)] = []
+            for receipt in list {
+                guard let text = receipt["transactionHash"]?.stringValue, let hash = try? Bytes32(hex: text) else { continue }
+                state.recentReceipts[hash] = (receipt, number)
+                if state.tracked[hash] != nil { matches.append((hash, receipt)) }
+            }
+            return matches
+        }
+        for (hash, receipt) in matches { found(receipt, hash: hash, headNumber: number) }
+    }
+
+    private func lookUpLongPending() async {
+        let stale = state.withLock { state -> [Bytes32] in
+            var stale: [Bytes32] = []
+            for (hash, tracked) in state.tracked where tracked.blockNumber == nil {
+                state.tracked[hash]?.headsPending += 1
+                if tracked.headsPending + 1 >= settings.perHashLookupAfterHeads { stale.append(hash) }
+            }
+            return Array(stale.prefix(100))
+        }
+        for hash in stale { await lookUpNow(hash) }
+    }
+
+    private func handleReorg(from number: UInt64) async {
+        let affected = state.withLock { state in
+            state.tracked.filter { ($0.value.blockNumber ?? 0) >= number && $0.value.blockNumber != nil }.map(\.key)
+        }
+        guard !affected.isEmpty else { return }
+        logger.notice("reorg: looking receipts up again", metadata: ["block.number": "\(number)", "tx.count": "\(affected.count)"])
+        for hash in affected {
+            let result = await node.call(method: "eth_getTransactionReceipt", params: [.string(hash.hex)])
+            if case .success(let receipt) = result, !receipt.isNull {
+                found(receipt, hash: hash, headNumber: nil)
+            } else {
+                state.withLock { state in
+                    state.tracked[hash]?.blockNumber = nil
+                    state.tracked[hash]?.blockHash = nil
+                    state.tracked[hash]?.reportedConfirmations = 0
+                }
+                emit(.reorged(hash: hash))
+            }
+        }
+    }
+
+    /// Records a receipt; reports it unless it is the same block we already reported.
+    private func found(_ receipt: JSONValue, hash: Bytes32, headNumber: UInt64?) {
+        guard let numberText = receipt["blockNumber"]?.stringValue, let blockNumber = try? Hex.decodeQuantity(numberText) else { return }
+        let blockHash = receipt["blockHash"]?.stringValue
+        let origin = state.withLock { state -> UInt64?? in
+            guard let tracked = state.tracked[hash], tracked.blockHash != blockHash else { return .none }
+            state.tracked[hash]?.blockNumber = blockNumber
+            state.tracked[hash]?.blockHash = blockHash
+            state.tracked[hash]?.receipt = receipt
+            state.tracked[hash]?.reportedConfirmations = 0
+            return .some(tracked.origin)
+        }
+        guard case .some(let sender) = origin else { return }
+        emit(.mined(hash: hash, receipt: receipt, blockNumber: blockNumber, origin: sender))
+        Task { try? await journal.mined(hash: hash, blockNumber: blockNumber) }
+        if let headNumber { reportConfirmations(headNumber: headNumber) }
+    }
+
+    private func reportConfirmations(headNumber: UInt64) {
+        let events = state.withLock { state -> [ReceiptEvent] in
+            var events: [ReceiptEvent] = []
+            for (hash, tracked) in state.tracked {
+                guard let blockNumber = tracked.blockNumber, headNumber >= blockNumber else { continue }
+                let depth = min(headNumber - blockNumber + 1, settings.confirmationDepth)
+                if depth > tracked.reportedConfirmations {
+                    for confirmations in (tracked.reportedConfirmations + 1)...depth {
+                        events.append(.confirmed(hash: hash, confirmations: confirmations, blockNumber: blockNumber))
+                    }
+                    state.tracked[hash]?.reportedConfirmations = depth
+                }
+                if depth >= settings.confirmationDepth { state.tracked.removeValue(forKey: hash) }
+            }
+            return events
+        }
+        for event in events { emit(event) }
+    }
+
+    private func emit(_ event: ReceiptEvent) {
+        handler.withLock { $0 }?(event)
+    }
+}
