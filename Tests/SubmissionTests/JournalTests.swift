@@ -1,0 +1,44 @@
+import Ethereum
+import Foundation
+import Submission
+import Testing
+
+@Suite struct JournalTests {
+    static let sender = try! Address(hex: "0xa79a48e06746d96fc4ae34cb6b1a8cd99b199886")
+
+    static func exercise(_ journal: any Journal) async throws {
+        let hash = Keccak256.hash([1])
+        try await journal.assigned(id: 1, from: sender, nonce: 4, idempotencyKey: "k1")
+        try await journal.assigned(id: 2, from: sender, nonce: 5, idempotencyKey: nil)
+        try await journal.assigned(id: 2, from: sender, nonce: 4, idempotencyKey: nil)  // renumbered
+        #expect(try await journal.lastUsedNonce(from: sender) == nil)  // nothing signed yet
+        try await journal.signed(id: 1, nonce: 4, raw: [0xAA], hash: hash)
+        #expect(try await journal.lastUsedNonce(from: sender) == 4)
+        try await journal.submitted(id: 1)
+        #expect(try await journal.record(idempotencyKey: "k1")?.state == .submitted)
+        #expect(try await journal.unfinished().map(\.id) == [1])
+        try await journal.mined(hash: hash, blockNumber: 9)
+        #expect(try await journal.unfinished().isEmpty)
+        #expect(try await journal.record(id: 1)?.blockNumber == 9)
+        #expect(try await journal.abandonUnsigned() == 1)
+        #expect(try await journal.record(id: 2)?.state == .abandoned)
+        try await journal.failed(id: 2, reason: "nope")
+        #expect(try await journal.record(id: 2)?.failure == "nope")
+        #expect(try await journal.maximumID() == 2)
+    }
+
+    @Test func inMemory() async throws {
+        try await Self.exercise(InMemoryJournal())
+    }
+
+    @Test func sqliteSurvivesReopening() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await Self.exercise(try SQLiteJournal(path: path))
+        // A new process opens the same file.
+        let reopened = try SQLiteJournal(path: path)
+        #expect(try await reopened.lastUsedNonce(from: Self.sender) == 4)
+        #expect(try await reopened.record(idempotencyKey: "k1")?.raw == [0xAA])
+        #expect(try await reopened.maximumID() == 2)
+    }
+}
