@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Node", "JSON", "JSONRPC", "Ethereum", "TestSupport",
+                "Gateway", "Node", "JSON", "JSONRPC", "Ethereum", "Signers", "Submission", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

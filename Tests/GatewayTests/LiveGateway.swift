@@ -3,6 +3,7 @@ import Gateway
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Signers
 import TestSupport
 
 /// A gateway running in this test process on a free port, bound to a dev node.
@@ -12,21 +13,26 @@ final class LiveGateway: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    static func start(node: Devnode, configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws -> LiveGateway {
+    static func start(node: Devnode, backends: [any KeyBackend] = [],
+                      configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws -> LiveGateway {
         var configuration = GatewayConfiguration()
         configuration.server.port = 0
+        configuration.journalPath = ":memory:"
         configuration.node.url = node.webSocketURL
         configuration.node.reconnectInitialMilliseconds = 50
         configuration.node.reconnectMaximumMilliseconds = 500
         configure(&configuration)
         let logger = Logger(label: "gateway-test", factory: { _ in CapturingLogHandler.shared })
-        let application = try GatewayApplication(configuration: configuration, logger: logger)
+        let application = try GatewayApplication(configuration: configuration, logger: logger, backends: backends)
         let group = ServiceGroup(services: application.services, logger: logger)
         let task = Task { try await group.run() }
         let address = try await application.server.listeningAddress
         // Wait until the node link is up, so the first client call is not refused as "reconnecting".
         let deadline = ContinuousClock.now + .seconds(20)
         while !application.node.isConnected && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        while !backends.isEmpty && application.wallet.addresses.isEmpty && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
         return LiveGateway(application: application, port: address.port!, group: group, task: task)

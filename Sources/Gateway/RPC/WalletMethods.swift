@@ -113,9 +113,9 @@ public struct WalletMethods: LocalMethods {
     }
 
     static func account(_ value: JSONValue?, _ wallet: Wallet) throws(RPCError) -> Address {
-        guard let text = value?.stringValue, let address = try? Address(hex: text) else {
-            throw .invalidParams("expected an account address")
-        }
+        guard let text = value?.stringValue else { throw .invalidParams("expected an account address (0x + 40 hex digits)") }
+        let address: Address
+        do { address = try Address(hex: text) } catch { throw .invalidParams("invalid account address \(text): \(error)") }
         guard wallet.account(for: address) != nil else {
             throw .unauthorized("account \(address.checksummed) is not an account of this gateway")
         }

@@ -42,7 +42,7 @@ from eth_utils import keccak, to_checksum_address  # noqa: E402
 from hexbytes import HexBytes  # noqa: E402
 
 TO = "0x000000000000000000000000000000000000dEaD"
-STRANGER = "0x5EeDeD0000000000000000000000000000c0fFEe"  # an address no wallet should hold
+STRANGER = to_checksum_address("0x5eeded0000000000000000000000000000c0ffee")  # an address no wallet should hold
 
 
 def h(b):
