@@ -151,3 +151,34 @@ import TestSupport
         await gateway.stop()
     }
 }
+
+/// wss:// and https:// with a certificate from a private CA (made with the openssl CLI for the test).
+@Suite(.serialized) struct TLSLiveTests {
+    @Test func websocketAndHTTPOverTLS() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = """
+            set -e
+            cd '\(directory)'
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null
+            """
+        let openssl = try ManagedProcess(name: "openssl", executable: "/bin/sh", arguments: ["-c", script])
+        #expect(try await openssl.waitForExit() == 0, "\(openssl.diagnostics)")
+
+        let node = try await Devnode.start()
+        defer { node.stop() }
+        let gateway = try await LiveGateway.start(node: node) { configuration in
+            configuration.server.tls = .init(certificateChain: directory + "/server.pem", privateKey: directory + "/server.key")
+        }
+        let outcome = try await ClientScenario.run("tls_check.py", [
+            "--url", "wss://127.0.0.1:\(gateway.port)/", "--ca-file", directory + "/ca.pem",
+        ])
+        await gateway.stop()
+        #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
+        #expect((outcome.result?["tls_version"] as? String)?.hasPrefix("TLSv1.") == true)
+    }
+}
