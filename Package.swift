@@ -114,7 +114,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "loadtest",
-            exclude: ["compare.sh", "README.md"],
+            exclude: ["compare.sh", "sign-benchmark.sh", "lib.sh", "README.md"],
             swiftSettings: strict
         ),
         .executableTarget(

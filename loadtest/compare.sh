@@ -8,33 +8,19 @@ connections=${1:-200}
 depth=${2:-4}
 seconds=${3:-10}
 
-swift build -c release --product signer-gateway >/dev/null
-swift build -c release --product loadtest >/dev/null
-bin=$(swift build -c release --show-bin-path)
-Tools/devnode/install.sh
-
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "timeout waiting for $2 in $1" >&2; cat "$1" >&2; exit 1; }
-logs=$(mktemp -d)
-
-Tools/devnode/.venv/bin/python Tools/devnode/devnode.py --port 0 >"$logs/devnode.log" 2>&1 &
-pids+=($!)
-wait_for "$logs/devnode.log" "devnode listening"
-node_port=$(sed -n 's/.*http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$logs/devnode.log" | head -1)
+source loadtest/lib.sh
+build_release signer-gateway loadtest
+start_devnode
 
 echo_port=$(free_port)
-taskset -c 0 "$bin/loadtest" echo-server --port "$echo_port" >"$logs/echo.log" 2>&1 &
+taskset -c 0 "$bin/loadtest" echo-server --port "$echo_port" >"$work/echo.log" 2>&1 &
 pids+=($!)
-wait_for "$logs/echo.log" "listening"
+wait_for_line "$work/echo.log" "listening"
 
 gateway_port=$(free_port)
 SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$gateway_port \
-SIGNER_GATEWAY_LOGGING_LEVEL=warning SIGNER_GATEWAY_LIMITS_MAX_CONNECTIONS=100000 \
-    taskset -c 0 "$bin/signer-gateway" serve >"$logs/gateway.log" 2>&1 &
+SIGNER_GATEWAY_LOGGING_LEVEL=warning SIGNER_GATEWAY_LIMITS_MAX_CONNECTIONS=100000 SIGNER_GATEWAY_JOURNAL_PATH=":memory:" \
+    taskset -c 0 "$bin/signer-gateway" serve >"$work/gateway.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 200); do
     curl -sf -X POST "http://127.0.0.1:$gateway_port/" -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}' >/dev/null && break

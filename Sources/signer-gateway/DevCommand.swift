@@ -32,7 +32,6 @@ struct DevCommand: AsyncParsableCommand {
         }
 
         let node = try await DevNodeProcess.start(fund: addresses, blockTimeMs: blockTimeMs)
-        defer { node.stop() }
 
         var configuration = try ConfigurationLoader.load(path: nil, environment: [:])
         configuration.server.port = port
@@ -42,7 +41,7 @@ struct DevCommand: AsyncParsableCommand {
         configuration.journalPath = (dataDir as NSString).appendingPathComponent("journal.sqlite")
         configuration.receipts.confirmationDepth = 3
         let application = try GatewayApplication(configuration: configuration, logger: logger)
-        print("""
+        let banner = """
 
             SignerGateway dev: ws://127.0.0.1:\(port)/ (and http://127.0.0.1:\(port)/), dev node on port \(node.port)
             Funded dev accounts (keys in \(keystore), password "\(password)"):
@@ -60,8 +59,17 @@ struct DevCommand: AsyncParsableCommand {
               asyncio.run(main())
               PY
 
-            """)
-        try await application.serviceGroup(logger: logger).run()
+
+            """
+        // Unbuffered: the banner must show before the logs, also when stdout is a pipe.
+        FileHandle.standardOutput.write(Data(banner.utf8))
+        do {
+            try await application.serviceGroup(logger: logger).run()
+        } catch {
+            await node.stop()
+            throw error
+        }
+        await node.stop()
     }
 }
 
@@ -102,8 +110,12 @@ struct DevNodeProcess {
         return DevNodeProcess(process: process, port: port)
     }
 
-    func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+    /// SIGTERM, then SIGKILL if it lingers. Never `waitUntilExit()` here: on Linux it spins a run loop, and this
+    /// runs on a cooperative thread.
+    func stop() async {
+        guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }

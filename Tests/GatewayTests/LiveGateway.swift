@@ -10,6 +10,8 @@ import TestSupport
 final class LiveGateway: Sendable {
     let application: GatewayApplication
     let port: Int
+    /// This gateway's log records.
+    let logs: CapturingLogHandler
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
@@ -22,7 +24,8 @@ final class LiveGateway: Sendable {
         configuration.node.reconnectInitialMilliseconds = 50
         configuration.node.reconnectMaximumMilliseconds = 500
         configure(&configuration)
-        let logger = Logger(label: "gateway-test", factory: { _ in CapturingLogHandler.shared })
+        let logs = CapturingLogHandler()
+        let logger = Logger(label: "gateway-test", factory: { _ in logs })
         let application = try GatewayApplication(configuration: configuration, logger: logger, backends: backends)
         let group = ServiceGroup(services: application.services, logger: logger)
         let task = Task { try await group.run() }
@@ -35,10 +38,12 @@ final class LiveGateway: Sendable {
         while !backends.isEmpty && application.wallet.addresses.isEmpty && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        return LiveGateway(application: application, port: address.port!, group: group, task: task)
+        return LiveGateway(application: application, port: address.port!, group: group, task: task, logs: logs)
     }
 
-    private init(application: GatewayApplication, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+    private init(application: GatewayApplication, port: Int, group: ServiceGroup, task: Task<Void, any Error>,
+                 logs: CapturingLogHandler) {
+        self.logs = logs
         self.application = application
         self.port = port
         self.group = group
@@ -56,8 +61,6 @@ final class LiveGateway: Sendable {
 
 /// Keeps log records in memory, so tests can read them (and so test output stays quiet).
 final class CapturingLogHandler: LogHandler, @unchecked Sendable {
-    static let shared = CapturingLogHandler()
-
     private let lock = NSLock()
     private var records: [String] = []
     var metadata: Logger.Metadata = [:]

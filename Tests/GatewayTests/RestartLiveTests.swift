@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Signers
+import Submission
 import Testing
 import TestSupport
 
@@ -34,6 +35,33 @@ import TestSupport
             "RESTART_TEST_PASSWORD": "restart", "SIGNER_GATEWAY_JOURNAL_PATH": journal,
             "SIGNER_GATEWAY_LOGGING_LEVEL": "notice",
         ])
+    }
+
+    @Test func sigtermStopsAcceptingDrainsAndExitsCleanly() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("term-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = PrivateKey.random()
+        _ = try KeystoreBackend.write(key, password: Array("restart".utf8), kdf: .light, to: directory + "/keystore")
+        let node = try await Devnode.start(fund: [key.address.lowercaseHex])
+        defer { node.stop() }
+        let port = try Self.freePort()
+        let gateway = try Self.startGateway(port: port, node: node, keystore: directory + "/keystore",
+                                            journal: directory + "/journal.sqlite")
+        defer { gateway.stop() }
+        // Serving: a signed send goes through.
+        var answered = false
+        for _ in 0..<100 where !answered {
+            let object = try? await SendLiveTests.rpc("http://127.0.0.1:\(port)/", "eth_sendTransaction",
+                #"[{"from":"\#(key.address.lowercaseHex)","to":"\#(key.address.lowercaseHex)","value":"0x1"}]"#)
+            answered = object?["result"] is String
+            if !answered { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(answered)
+        kill(gateway.pid, SIGTERM)
+        #expect(try await gateway.waitForExit(timeout: .seconds(20)) == 0, "\(gateway.diagnostics)")
+        // The journal is closed cleanly and says the transaction was submitted.
+        let journal = try SQLiteJournal(path: directory + "/journal.sqlite")
+        #expect(try await journal.lastUsedNonce(from: key.address) == 0)
     }
 
     @Test func killingTheGatewayMidRunLosesNoTransactionThatGotAHash() async throws {

@@ -128,3 +128,17 @@ import TestSupport
         await gateway.stop()
     }
 }
+
+@Suite(.serialized) struct ReceiptStreamLiveTests {
+    @Test func sendAndWatchStreamsHashReceiptAndConfirmations() async throws {
+        let key = PrivateKey.random()
+        let node = try await Devnode.start(blockTimeMilliseconds: 150, fund: [key.address.lowercaseHex])
+        defer { node.stop() }
+        let gateway = try await LiveGateway.start(node: node, backends: [InMemoryBackend(keys: [key])])
+        let outcome = try await ClientScenario.run("receipts_watch.py", [
+            "--url", gateway.url, "--sender", key.address.checksummed, "--confirmations", "3",
+        ])
+        await gateway.stop()
+        #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
+    }
+}

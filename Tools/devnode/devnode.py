@@ -12,6 +12,7 @@ Prints exactly one line when ready:
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -23,6 +24,9 @@ from evmnode.server import Server  # noqa: E402
 
 
 def main(argv=None):
+    # A parent may start us with SIGTERM/SIGINT blocked (threads of Swift's Dispatch block every signal, and a
+    # child inherits the mask): unblock them, or SIGTERM would stay pending forever and never stop the node.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     args = config.parse(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="devnode: %(levelname)s %(message)s")
     dev = dev_accounts(args.accounts)

@@ -20,17 +20,24 @@ public enum Keccak256 {
                 keccakF1600(lanes)
                 offset += rate
             }
-            // Final block: the remaining bytes, then Keccak's pad10*1 with domain byte 0x01.
-            var block = [UInt8](repeating: 0, count: rate)
-            let remaining = input.count - offset
-            for index in 0..<remaining { block[index] = input[offset + index] }
-            block[remaining] ^= 0x01
-            block[rate - 1] ^= 0x80
-            block.withUnsafeBytes { absorb($0, into: lanes) }
+            // Final block: the remaining bytes, then Keccak's pad10*1 with domain byte 0x01 (on the stack: hashing
+            // is on every signing path and should not allocate for its padding).
+            withUnsafeTemporaryAllocation(byteCount: rate, alignment: 8) { block in
+                block.initializeMemory(as: UInt8.self, repeating: 0)
+                let remaining = input.count - offset
+                if remaining > 0 {
+                    block.baseAddress!.copyMemory(from: input.baseAddress! + offset, byteCount: remaining)
+                }
+                block[remaining] ^= 0x01
+                block[rate - 1] ^= 0x80
+                absorb(UnsafeRawBufferPointer(block), into: lanes)
+            }
             keccakF1600(lanes)
-            var digest = [UInt8](repeating: 0, count: 32)
-            for index in 0..<32 {
-                digest[index] = UInt8(truncatingIfNeeded: lanes[index / 8] >> UInt64(8 * (index % 8)))
+            let digest = [UInt8](unsafeUninitializedCapacity: 32) { buffer, count in
+                for index in 0..<32 {
+                    buffer[index] = UInt8(truncatingIfNeeded: lanes[index / 8] >> UInt64(8 * (index % 8)))
+                }
+                count = 32
             }
             return Bytes32(unchecked: digest)
         }

@@ -10,9 +10,14 @@ import argparse
 import asyncio
 import json
 import re
+import signal
 import sys
 
 DEFAULT_TIMEOUT = 30.0
+
+# Started from Swift tests, we may inherit a mask with SIGTERM/SIGINT blocked (Dispatch threads block every
+# signal): unblock them so that the test can stop a scenario with SIGTERM.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 SUB_ID_RE = re.compile(r"^0x[0-9a-f]{32}$")
 
 
