@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -34,7 +35,8 @@ struct EchoServer: AsyncParsableCommand {
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
-        print("echo-server listening on ws://\(host):\(channel.localAddress!.port!)/")
+        // Unbuffered, so that a script waiting for this line sees it at once.
+        FileHandle.standardOutput.write(Data("echo-server listening on ws://\(host):\(channel.localAddress!.port!)/\n".utf8))
         try await channel.closeFuture.get()
     }
 }

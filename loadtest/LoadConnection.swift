@@ -101,6 +101,7 @@ private final class PipelinedRequestHandler: ChannelInboundHandler {
     private var sentAt: [UInt64] = []  // FIFO of send times
     private var head = 0
     private var running = false
+    private static let errorMarker = Array(#""error""#.utf8)
 
     init(depth: Int, method: String, params: String, recorder: Recorder) {
         self.depth = depth
@@ -116,10 +117,15 @@ private final class PipelinedRequestHandler: ChannelInboundHandler {
         context.flush()
     }
 
+    private lazy var requestPrefix = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+    private lazy var requestSuffix = Array(#","method":"\#(method)","params":\#(params)}"#.utf8)
+
     private func send(context: ChannelHandlerContext, flush: Bool) {
         nextID += 1
-        var buffer = context.channel.allocator.buffer(capacity: 80)
-        buffer.writeString(#"{"jsonrpc":"2.0","id":\#(nextID),"method":"\#(method)","params":\#(params)}"#)
+        var buffer = context.channel.allocator.buffer(capacity: requestPrefix.count + requestSuffix.count + 12)
+        buffer.writeBytes(requestPrefix)
+        buffer.writeString(String(nextID))
+        buffer.writeBytes(requestSuffix)
         let frame = WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer)
         sentAt.append(DispatchTime.now().uptimeNanoseconds)
         if flush {
@@ -133,8 +139,8 @@ private final class PipelinedRequestHandler: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         guard frame.opcode == .text || frame.opcode == .binary, head < sentAt.count else { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        let isError = frame.data.readableBytesView.starts(with: Array(#"{"jsonrpc":"2.0","id":"#.utf8))
-            && frame.data.readableBytesView.firstRange(of: Array(#""error""#.utf8)) != nil
+        // Responses put "error" right after the id: looking at the head of the frame is enough.
+        let isError = frame.data.readableBytesView.prefix(48).firstRange(of: Self.errorMarker) != nil
         recorder.record(latencyNanoseconds: now - sentAt[head], isError: isError)
         head += 1
         if head > 4096 {

@@ -15,6 +15,7 @@ start_devnode
 echo_port=$(free_port)
 taskset -c 0 "$bin/loadtest" echo-server --port "$echo_port" >"$work/echo.log" 2>&1 &
 pids+=($!)
+echo_pid=$!
 wait_for_line "$work/echo.log" "listening"
 
 gateway_port=$(free_port)
@@ -22,20 +23,29 @@ SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=
 SIGNER_GATEWAY_LOGGING_LEVEL=warning SIGNER_GATEWAY_LIMITS_MAX_CONNECTIONS=100000 SIGNER_GATEWAY_JOURNAL_PATH=":memory:" \
     taskset -c 0 "$bin/signer-gateway" serve >"$work/gateway.log" 2>&1 &
 pids+=($!)
+gateway_pid=$!
 for _ in $(seq 1 200); do
     curl -sf -X POST "http://127.0.0.1:$gateway_port/" -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}' >/dev/null && break
     sleep 0.05
 done
 
 run() { taskset -c 1 "$bin/loadtest" run --url "$1" --connections "$connections" --depth "$depth" --seconds "$seconds" --json; }
-echo_result=$(run "ws://127.0.0.1:$echo_port/")
-gateway_result=$(run "ws://127.0.0.1:$gateway_port/")
+# On two cores the load client saturates its core before either server does, so throughput alone cannot tell the
+# servers apart: each server's CPU time per answered request (utime + stime, clock ticks) is the comparison.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+before=$(cpu_ticks "$echo_pid"); echo_result=$(run "ws://127.0.0.1:$echo_port/"); echo_ticks=$(( $(cpu_ticks "$echo_pid") - before ))
+before=$(cpu_ticks "$gateway_pid"); gateway_result=$(run "ws://127.0.0.1:$gateway_port/"); gateway_ticks=$(( $(cpu_ticks "$gateway_pid") - before ))
 echo "raw NIO echo:           $echo_result"
 echo "gateway (eth_chainId):  $gateway_result"
-python3 - "$echo_result" "$gateway_result" <<'PY'
+python3 - "$echo_result" "$gateway_result" "$echo_ticks" "$gateway_ticks" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 echo, gateway = (json.loads(a) for a in sys.argv[1:3])
-print(f"ratio gateway / raw NIO echo: {gateway['requests_per_second'] / echo['requests_per_second']:.3f}"
-      f"  ({gateway['requests_per_second']:.0f} vs {echo['requests_per_second']:.0f} requests/s;"
-      f" p99 {gateway['latency_us']['p99']} µs vs {echo['latency_us']['p99']} µs)")
+echo_ticks, gateway_ticks, hz = (float(a) for a in sys.argv[3:6])
+e_rps, g_rps = echo["requests_per_second"], gateway["requests_per_second"]
+e_us = echo_ticks / hz * 1e6 / echo["responses"]
+g_us = gateway_ticks / hz * 1e6 / gateway["responses"]
+print(f"throughput: gateway {g_rps:.0f} vs raw NIO echo {e_rps:.0f} requests/s (ratio {g_rps / e_rps:.3f});"
+      f" p99 {gateway['latency_us']['p99']} vs {echo['latency_us']['p99']} µs")
+print(f"server CPU per request: gateway {g_us:.2f} µs vs raw NIO echo {e_us:.2f} µs"
+      f" → gateway capacity on one core ≈ {1e6 / g_us:.0f}/s vs {1e6 / e_us:.0f}/s (ratio {e_us / g_us:.3f})")
 PY

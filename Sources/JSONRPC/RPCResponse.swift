@@ -28,8 +28,27 @@ public struct RPCResponse: Sendable, Hashable {
         }
     }
 
-    public func write(into output: inout [UInt8]) { JSONWriter.write(json, into: &output) }
-    public var bytes: [UInt8] { JSONWriter.bytes(json) }
+    /// Serialised directly (no intermediate object): responses are written once per request on the hot path.
+    public func write(into output: inout [UInt8]) {
+        output += #"{"jsonrpc":"2.0","id":"#.utf8
+        JSONWriter.write(id.json, into: &output)
+        switch outcome {
+        case .success(let result):
+            output += #","result":"#.utf8
+            JSONWriter.write(result, into: &output)
+        case .failure(let error):
+            output += #","error":"#.utf8
+            JSONWriter.write(error.json, into: &output)
+        }
+        output.append(UInt8(ascii: "}"))
+    }
+
+    public var bytes: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(64)
+        write(into: &output)
+        return output
+    }
 
     /// Reads a response (an upstream node's answer).
     public init(json: JSONValue) throws(RPCError) {

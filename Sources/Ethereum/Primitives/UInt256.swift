@@ -25,34 +25,65 @@ public struct UInt256: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// Big-endian bytes, at most 32 of them (leading zeros allowed); `nil` when longer and not zero-padded.
     public init?(bigEndian bytes: some Collection<UInt8>) {
-        var words: [UInt64] = [0, 0, 0, 0]
+        let parsed = bytes.withContiguousStorageIfAvailable { UInt256(bigEndianBuffer: $0) }
+        if let parsed {
+            guard let parsed else { return nil }
+            self = parsed
+        } else {
+            guard let value = Array(bytes).withUnsafeBufferPointer({ UInt256(bigEndianBuffer: $0) }) else { return nil }
+            self = value
+        }
+    }
+
+    /// The signing path converts every r and s through here: no intermediate arrays.
+    init?(bigEndianBuffer buffer: UnsafeBufferPointer<UInt8>) {
+        var limbs: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var index = buffer.count
         var shift = 0
-        for byte in bytes.reversed() {
+        while index > 0 {
+            index -= 1
+            let byte = UInt64(buffer[index])
             if shift >= 256 {
                 guard byte == 0 else { return nil }
                 continue
             }
-            words[shift / 64] |= UInt64(byte) << UInt64(shift % 64)
+            let value = byte << UInt64(shift % 64)
+            switch shift / 64 {
+            case 0: limbs.0 |= value
+            case 1: limbs.1 |= value
+            case 2: limbs.2 |= value
+            default: limbs.3 |= value
+            }
             shift += 8
         }
-        self.init(words: words)
+        self.init(limbs: limbs)
     }
 
     /// Exactly 32 big-endian bytes.
     public var bigEndianBytes: [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 32)
-        let words = self.words
-        for index in 0..<32 {
-            bytes[31 - index] = UInt8(truncatingIfNeeded: words[index / 8] >> UInt64((index % 8) * 8))
+        [UInt8](unsafeUninitializedCapacity: 32) { buffer, count in
+            writeBigEndian(into: UnsafeMutableRawBufferPointer(buffer))
+            count = 32
         }
-        return bytes
+    }
+
+    /// Writes the 32 big-endian bytes into `buffer` (which must hold 32).
+    @inline(__always)
+    func writeBigEndian(into buffer: UnsafeMutableRawBufferPointer) {
+        buffer.storeBytes(of: limbs.3.bigEndian, toByteOffset: 0, as: UInt64.self)
+        buffer.storeBytes(of: limbs.2.bigEndian, toByteOffset: 8, as: UInt64.self)
+        buffer.storeBytes(of: limbs.1.bigEndian, toByteOffset: 16, as: UInt64.self)
+        buffer.storeBytes(of: limbs.0.bigEndian, toByteOffset: 24, as: UInt64.self)
     }
 
     /// Big-endian bytes without leading zeros; zero is the empty array (RLP's canonical scalar).
     public var minimalBigEndianBytes: [UInt8] {
-        let bytes = bigEndianBytes
-        guard let first = bytes.firstIndex(where: { $0 != 0 }) else { return [] }
-        return Array(bytes[first...])
+        let length = (bitLength + 7) / 8
+        guard length > 0 else { return [] }
+        return withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { scratch in
+            writeBigEndian(into: scratch)
+            return Array(UnsafeRawBufferPointer(rebasing: scratch[(32 - length)...]))
+        }
     }
 
     public var isZero: Bool { self == .zero }
@@ -64,11 +95,10 @@ public struct UInt256: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// Number of significant bits (0 for zero).
     public var bitLength: Int {
-        let words = self.words
-        for index in stride(from: 3, through: 0, by: -1) where words[index] != 0 {
-            return index * 64 + 64 - words[index].leadingZeroBitCount
-        }
-        return 0
+        if limbs.3 != 0 { return 256 - limbs.3.leadingZeroBitCount }
+        if limbs.2 != 0 { return 192 - limbs.2.leadingZeroBitCount }
+        if limbs.1 != 0 { return 128 - limbs.1.leadingZeroBitCount }
+        return 64 - limbs.0.leadingZeroBitCount
     }
 
     public static func < (lhs: UInt256, rhs: UInt256) -> Bool {

@@ -32,8 +32,14 @@ public struct RLPWriter: Sendable {
     public mutating func append(scalar value: UInt256) {
         if let small = value.uint64 {
             append(scalar: small)
-        } else {
-            append(bytes: value.minimalBigEndianBytes)
+            return
+        }
+        // More than 8 bytes, so always the 0x80+length form; written straight from the limbs.
+        let length = (value.bitLength + 7) / 8
+        bytes.append(0x80 + UInt8(length))
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { scratch in
+            value.writeBigEndian(into: scratch)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[(32 - length)...]))
         }
     }
 

@@ -59,12 +59,14 @@ public enum Secp256k1 {
                 context, &signature, digest.bytes, secret.baseAddress!.assumingMemoryBound(to: UInt8.self), nil, nil)
         }
         precondition(signed == 1, "signing with a validated key and the default nonce function cannot fail")
-        var compact = [UInt8](repeating: 0, count: 64)
-        var recoveryId: Int32 = 0
-        secp256k1_ecdsa_recoverable_signature_serialize_compact(context, &compact, &recoveryId, &signature)
-        return Signature(
-            uncheckedR: UInt256(bigEndian: compact[0..<32])!, s: UInt256(bigEndian: compact[32..<64])!,
-            recoveryId: UInt8(recoveryId))
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { compact in
+            var recoveryId: Int32 = 0
+            secp256k1_ecdsa_recoverable_signature_serialize_compact(context, compact.baseAddress!, &recoveryId, &signature)
+            return Signature(
+                uncheckedR: UInt256(bigEndianBuffer: UnsafeBufferPointer(rebasing: compact[0..<32]))!,
+                s: UInt256(bigEndianBuffer: UnsafeBufferPointer(rebasing: compact[32..<64]))!,
+                recoveryId: UInt8(recoveryId))
+        }
     }
 
     /// The public key that produced `signature` over `digest`.

@@ -107,6 +107,8 @@ public final class GatewayServer: Service {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Above 256 KiB unsent the channel turns unwritable; only then does a session check its outbound limit.
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 128 * 1024, high: 256 * 1024))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.initializeConnection(channel, sslContext: sslContext, limits: limits, rpcLimits: rpcLimits)

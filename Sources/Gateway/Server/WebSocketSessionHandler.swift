@@ -22,7 +22,8 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     private var sink: SessionSink?
     private var inFlight = 0
     private var readSuppressed = false
-    private var outboundBytes = 0
+    /// Between channelRead and channelReadComplete: writes are flushed once at the end.
+    private var inReadBurst = false
     private var awaitingPong = false
     private var closing = false
     private var needsFlush = false
@@ -62,11 +63,10 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         awaitingPong = false
+        inReadBurst = true
         switch frame.opcode {
         case .text, .binary:
-            var payload = frame.unmaskedData
-            let bytes = payload.readBytes(length: payload.readableBytes) ?? []
-            handleMessage(bytes)
+            handleMessage(frame.unmaskedData.readableBytesView)
         case .ping:
             send(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
         case .pong:
@@ -81,11 +81,12 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBurst = false
         flushIfNeeded()
         context.fireChannelReadComplete()
     }
 
-    private func handleMessage(_ bytes: [UInt8]) {
+    private func handleMessage(_ bytes: ByteBufferView) {
         switch RPCDecoder.decode(bytes, limits: rpcLimits) {
         case .failure(let error):
             write(error.bytes)
@@ -181,27 +182,28 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Writes one text frame. Inside a read burst the flush waits for channelReadComplete (one syscall for all the
+    /// responses of a pipelined burst); otherwise it happens at once.
+    ///
+    /// The outbound limit costs nothing while the client keeps up: only when NIO reports the channel unwritable
+    /// (its write buffer above the high-water mark) are the buffered bytes looked at.
     private func write(_ bytes: [UInt8], flush: Bool = false) {
         guard let context, !closing else { return }
-        outboundBytes += bytes.count
-        if outboundBytes > limits.maximumOutboundBytes {
+        if !context.channel.isWritable,
+            let buffered = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes),
+            buffered + bytes.count > limits.maximumOutboundBytes
+        {
             logger.warning("websocket client is not reading; disconnecting",
-                           metadata: ["connection.outbound_bytes": "\(outboundBytes)"])
+                           metadata: ["connection.outbound_bytes": "\(buffered + bytes.count)"])
             close(code: .policyViolation, reason: "client too slow: outbound queue full")
             return
         }
-        let count = bytes.count
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        promise.futureResult.whenComplete { _ in bound.value.outboundBytes -= count }
         let frame = WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(bytes: bytes))
-        context.write(wrapOutboundOut(frame), promise: promise)
-        if flush || !context.channel.isActive {
+        context.write(wrapOutboundOut(frame), promise: nil)
+        if flush || !inReadBurst {
             context.flush()
         } else {
             needsFlush = true
-            // Writes completed outside a read burst have no channelReadComplete to flush them.
-            context.eventLoop.execute { bound.value.flushIfNeeded() }
         }
     }
 
