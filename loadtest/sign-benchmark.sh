@@ -24,6 +24,7 @@ SIGNER_GATEWAY_KEYSTORE_DIRECTORY="$work/keys" SIGNER_GATEWAY_KEYSTORE_PASSWORD=
 SIGNER_GATEWAY_JOURNAL_PATH=":memory:" SIGNER_GATEWAY_LOGGING_LEVEL=warning \
     taskset -c 0 "$bin/signer-gateway" serve >"$work/gateway.log" 2>&1 &
 pids+=($!)
+gateway_pid=$!
 for _ in $(seq 1 200); do
     curl -sf -X POST "http://127.0.0.1:$port/" -d '{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}' | grep -qi "${address:2}" && break
     sleep 0.1
@@ -31,12 +32,13 @@ done
 
 # Every field given: the gateway parses, signs and encodes — no node call on this path.
 params="[{\"from\":\"$address\",\"to\":\"$address\",\"value\":\"0x1\",\"gas\":\"0x5208\",\"maxFeePerGas\":\"0x77359400\",\"maxPriorityFeePerGas\":\"0x3b9aca00\",\"nonce\":\"0x0\",\"chainId\":\"0x539\"}]"
-gateway=$(taskset -c 1 "$bin/loadtest" run --url "ws://127.0.0.1:$port/" --connections "$connections" --depth "$depth" \
+gateway=$(taskset -c 1 "$bin/loadtest" run --url "ws://127.0.0.1:$port/" --server-pid "$gateway_pid" \
+    --connections "$connections" --depth "$depth" \
     --seconds "$seconds" --method eth_signTransaction --params "$params" --json)
 kill "${pids[-1]}" 2>/dev/null || true
 
-c_line=$(taskset -c 0 "$bin/ethereum-benchmark" 3 | grep "raw C")
-c_rate=$(echo "$c_line" | grep -o '[0-9]*' | head -1)
+c_line=$(taskset -c 0 "$bin/ethereum-benchmark" 5 | grep "^raw C")
+c_rate=$(echo "$c_line" | awk '{print $(NF-1)}')
 python_rate=$(taskset -c 0 Tools/clients/.venv/bin/python - <<'PY'
 import time
 from eth_account import Account
@@ -57,6 +59,10 @@ python3 - "$gateway" "$c_rate" "$python_rate" <<'PY'
 import json, sys
 gateway = json.loads(sys.argv[1]); c = float(sys.argv[2]); py = float(sys.argv[3])
 rate = gateway["requests_per_second"]
-print(f"ratio gateway / raw C sign: {rate / c:.3f}   ratio gateway / eth-account: {rate / py:.1f}x"
-      f"   (gateway {rate:.0f} req/s, p99 {gateway['latency_us']['p99']} µs, errors {gateway['errors']})")
+cpu_us = gateway["server_cpu_us_per_request"]
+capacity = 1e6 / cpu_us
+print(f"gateway: {rate:.0f} req/s measured (p99 {gateway['latency_us']['p99']} µs, errors {gateway['errors']});"
+      f" server CPU {cpu_us:.1f} µs per request → {capacity:.0f} req/s per core")
+print(f"ratio gateway / raw C sign: {rate / c:.3f} measured, {capacity / c:.3f} per core of server CPU;"
+      f"  ratio gateway / eth-account: {rate / py:.1f}x measured, {capacity / py:.1f}x per core")
 PY

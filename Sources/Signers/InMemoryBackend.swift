@@ -31,6 +31,14 @@ public final class InMemoryBackend: KeyBackend {
         keys.values.map(\.account).sorted { $0.address < $1.address }
     }
 
+    /// Without latency or faults to simulate, it signs on the caller's thread like the keystore does.
+    public func signNow(digest: Bytes32, for account: Account) throws(SignerError) -> Signature? {
+        guard latency == .zero, fault == nil else { return nil }
+        signatures.wrappingAdd(1, ordering: .relaxed)
+        guard let key = keys[account.address]?.key else { throw .unknownAccount(account.address.checksummed) }
+        return Secp256k1.sign(digest: digest, with: key)
+    }
+
     public func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature {
         let number = signatures.wrappingAdd(1, ordering: .relaxed).oldValue + 1
         if latency > .zero { try? await Task.sleep(for: latency) }

@@ -25,4 +25,11 @@ public protocol KeyBackend: Sendable {
     var name: String { get }
     func accounts() async throws(SignerError) -> [Account]
     func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature
+    func signNow(digest: Bytes32, for account: Account) throws(SignerError) -> Signature?
+}
+
+extension KeyBackend {
+    /// A signature made right now on the calling thread, for backends that hold the key in this process (no I/O):
+    /// the gateway then answers without leaving the connection's event loop. `nil` means "ask `sign`".
+    public func signNow(digest: Bytes32, for account: Account) throws(SignerError) -> Signature? { nil }
 }

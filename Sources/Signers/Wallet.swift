@@ -55,6 +55,14 @@ public final class Wallet: Service, Sendable {
         return try await entry.backend.sign(digest: digest, for: entry.account)
     }
 
+    /// A signature without suspending, when the account's backend can make one on this thread; `nil` otherwise.
+    public func signNow(digest: Bytes32, from address: Address) throws(SignerError) -> Signature? {
+        guard let entry = accountsByAddress.withLock({ $0[address] }) else {
+            throw .unknownAccount(address.checksummed)
+        }
+        return try entry.backend.signNow(digest: digest, for: entry.account)
+    }
+
     public func run() async throws {
         await refresh()
         while !Task.isCancelled && !Task.isShuttingDownGracefully {

@@ -53,6 +53,33 @@ public final class TransactionFiller: Sendable {
         return chainID
     }
 
+    /// The transaction, when the caller gave everything (nonce, gas, fees) and the chain id is known: no node call
+    /// needed. `nil` means "use `fill`".
+    public func fillNow(_ request: TransactionRequest) throws(RPCError) -> Transaction? {
+        guard let nonce = request.nonce, let gas = request.gas, let chainID = chainIDCache.withLock({ $0 }) else { return nil }
+        if let given = request.chainId, given != chainID {
+            throw .invalidParams("chainId does not match node's (have=\(given), want=\(chainID))")
+        }
+        let type: TransactionType
+        let fees: Fees
+        if let price = request.gasPrice, request.type != .dynamicFee {
+            type = request.type ?? (request.accessList == nil ? .legacy : .accessList)
+            fees = .gasPrice(price)
+        } else if let cap = request.maxFeePerGas, let tip = request.maxPriorityFeePerGas, request.type ?? .dynamicFee == .dynamicFee {
+            type = .dynamicFee
+            fees = .dynamic(maxPriorityFeePerGas: tip, maxFeePerGas: cap)
+        } else {
+            return nil
+        }
+        do {
+            return try Transaction(
+                type: type, chainId: chainID, nonce: nonce, fees: fees, gas: gas, to: request.to,
+                value: request.value ?? .zero, data: request.data, accessList: request.accessList ?? [])
+        } catch {
+            throw .invalidParams(error.description)
+        }
+    }
+
     /// A complete unsigned transaction; its nonce is the caller's, or 0 as a placeholder for the lane.
     public func fill(_ request: TransactionRequest) async throws(RPCError) -> Transaction {
         let chainID = try await chainID()

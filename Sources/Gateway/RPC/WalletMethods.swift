@@ -67,26 +67,37 @@ public struct WalletMethods: LocalMethods {
                 }
             },
             "eth_signTransaction": { [wallet, filler, node] request, _, reply in
-                Task {
-                    do throws(RPCError) {
-                        let params = try request.positionalParams()
-                        guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
-                        var transactionRequest = try TransactionRequest(json: first)
-                        guard wallet.account(for: transactionRequest.from) != nil else {
-                            throw .unauthorized("from address \(transactionRequest.from.checksummed) is not an account of this gateway")
-                        }
-                        if transactionRequest.nonce == nil {
-                            // Not reserved: signing without sending does not consume the lane's nonce.
-                            let count = try await node.call("eth_getTransactionCount", [.string(transactionRequest.from.lowercaseHex), "pending"])
-                            transactionRequest.nonce = count.stringValue.flatMap { try? Hex.decodeQuantity($0) } ?? 0
-                        }
-                        let transaction = try await filler.fill(transactionRequest)
-                        let signature = try await Self.sign(wallet, transaction.signingHash, transactionRequest.from)
-                        let signed = SignedTransaction(transaction: transaction, signature: signature)
-                        reply(.success(["raw": .string(Hex.encode(signed.raw)), "tx": signed.json]))
-                    } catch {
-                        reply(.failure(error))
+                do throws(RPCError) {
+                    let params = try request.positionalParams()
+                    guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
+                    let transactionRequest = try TransactionRequest(json: first)
+                    guard wallet.account(for: transactionRequest.from) != nil else {
+                        throw .unauthorized("from address \(transactionRequest.from.checksummed) is not an account of this gateway")
                     }
+                    // Everything given and a local key: answered on the connection's event loop, no hop.
+                    if let transaction = try filler.fillNow(transactionRequest) {
+                        return Self.sign(wallet, transaction.signingHash, transactionRequest.from) { result in
+                            reply(result.map { Self.signedTransactionResult(transaction, $0) })
+                        }
+                    }
+                    Task {
+                        do throws(RPCError) {
+                            var completed = transactionRequest
+                            if completed.nonce == nil {
+                                // Not reserved: signing without sending does not consume the lane's nonce.
+                                let count = try await node.call("eth_getTransactionCount", [.string(completed.from.lowercaseHex), "pending"])
+                                completed.nonce = count.stringValue.flatMap { try? Hex.decodeQuantity($0) } ?? 0
+                            }
+                            let transaction = try await filler.fill(completed)
+                            Self.sign(wallet, transaction.signingHash, completed.from) { result in
+                                reply(result.map { Self.signedTransactionResult(transaction, $0) })
+                            }
+                        } catch {
+                            reply(.failure(error))
+                        }
+                    }
+                } catch {
+                    reply(.failure(error))
                 }
             },
             "eth_sign": { [wallet] request, _, reply in
@@ -122,12 +133,26 @@ public struct WalletMethods: LocalMethods {
         return address
     }
 
-    static func sign(_ wallet: Wallet, _ digest: Bytes32, _ address: Address) async throws(RPCError) -> Signature {
-        do {
-            return try await wallet.sign(digest: digest, from: address)
+    /// Signs on this thread when the key is local, otherwise in a task; `completion` runs exactly once.
+    static func sign(_ wallet: Wallet, _ digest: Bytes32, _ address: Address,
+                     completion: @escaping @Sendable (Result<Signature, RPCError>) -> Void) {
+        do throws(SignerError) {
+            if let signature = try wallet.signNow(digest: digest, from: address) { return completion(.success(signature)) }
         } catch {
-            throw .internalError("signing failed: \(error.description)")
+            return completion(.failure(.internalError("signing failed: \(error.description)")))
         }
+        Task {
+            do throws(SignerError) {
+                completion(.success(try await wallet.sign(digest: digest, from: address)))
+            } catch {
+                completion(.failure(.internalError("signing failed: \(error.description)")))
+            }
+        }
+    }
+
+    static func signedTransactionResult(_ transaction: Transaction, _ signature: Signature) -> JSONValue {
+        let signed = SignedTransaction(transaction: transaction, signature: signature)
+        return ["raw": .string(Hex.encode(signed.raw)), "tx": signed.json]
     }
 
     /// `eth_sign(address, data)` and `personal_sign(data, address)`: EIP-191 over the bytes (hex), or over the
@@ -140,14 +165,7 @@ public struct WalletMethods: LocalMethods {
             let address = try account(params[addressIndex], wallet)
             guard let message = params[1 - addressIndex].stringValue else { throw .invalidParams("message must be a string") }
             let bytes = (try? Hex.decode(message)) ?? Array(message.utf8)
-            let digest = PersonalMessage.hash(bytes)
-            Task {
-                do throws(RPCError) {
-                    reply(.success(.string(Hex.encode(try await sign(wallet, digest, address).rsv))))
-                } catch {
-                    reply(.failure(error))
-                }
-            }
+            sign(wallet, PersonalMessage.hash(bytes), address) { reply($0.map { .string(Hex.encode($0.rsv)) }) }
         } catch {
             reply(.failure(error))
         }
@@ -171,13 +189,7 @@ public struct WalletMethods: LocalMethods {
             } catch {
                 throw .invalidParams(error.description)
             }
-            Task {
-                do throws(RPCError) {
-                    reply(.success(.string(Hex.encode(try await sign(wallet, digest, address).rsv))))
-                } catch {
-                    reply(.failure(error))
-                }
-            }
+            sign(wallet, digest, address) { reply($0.map { .string(Hex.encode($0.rsv)) }) }
         } catch {
             reply(.failure(error))
         }
