@@ -11,7 +11,7 @@ import Submission
 /// tracker, method table, server — as the `Service`s a `ServiceGroup` runs.
 public struct GatewayApplication: Sendable {
     public let configuration: GatewayConfiguration
-    public let node: WebSocketNodeClient
+    public let node: any NodeConnection
     public let hub: SubscriptionHub
     public let chainID: ChainIDCache
     public let wallet: Wallet
@@ -24,7 +24,7 @@ public struct GatewayApplication: Sendable {
     public init(configuration: GatewayConfiguration, logger: Logger, backends extraBackends: [any KeyBackend] = [],
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         self.configuration = configuration
-        let node = WebSocketNodeClient(configuration: try configuration.nodeClientConfiguration(), group: group, logger: logger)
+        let node = try configuration.makeNodeConnection(group: group, logger: logger)
         let hub = SubscriptionHub(node: node, logger: logger)
         let chainID = ChainIDCache(node: node)
 
@@ -99,7 +99,7 @@ public struct GatewayApplication: Sendable {
 /// Once the node is reachable, resubmits and resumes tracking what the journal holds from before a restart.
 struct JournalRecovery: Service {
     let pipeline: SendPipeline
-    let node: WebSocketNodeClient
+    let node: any NodeConnection
 
     func run() async throws {
         await cancelWhenGracefulShutdown {

@@ -11,7 +11,7 @@ import ServiceLifecycle
 
 /// The gateway's one connection to its node: a WebSocket that every client's proxied call shares (ids remapped),
 /// kept alive by reconnecting with backoff. Runs as a `Service`.
-public final class WebSocketNodeClient: NodeClient, Service {
+public final class WebSocketNodeClient: NodeConnection {
     public struct Configuration: Sendable {
         public var endpoint: NodeEndpoint
         /// How long a call may wait for its answer before the client gets -32002.

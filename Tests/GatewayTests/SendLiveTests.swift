@@ -142,3 +142,30 @@ import TestSupport
         #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
     }
 }
+
+/// A node that speaks only HTTP: calls are proxied one POST each, sends work, receipts are found by polling, and
+/// subscriptions fail with the node's own clear error.
+@Suite(.serialized) struct HTTPNodeLiveTests {
+    @Test func gatewayInFrontOfAnHTTPOnlyNode() async throws {
+        let key = PrivateKey.random()
+        let node = try await Devnode.start(fund: [key.address.lowercaseHex])
+        defer { node.stop() }
+        let gateway = try await LiveGateway.start(node: node, backends: [InMemoryBackend(keys: [key])]) {
+            $0.node.url = node.httpURL
+        }
+        let number = try await SendLiveTests.rpc(gateway.httpURL, "eth_blockNumber", "[]")
+        #expect(number["result"] as? String != nil, "\(number)")
+        let sent = try await SendLiveTests.rpc(gateway.httpURL, "eth_sendTransaction",
+                                               #"[{"from":"\#(key.address.lowercaseHex)","to":"\#(key.address.lowercaseHex)","value":"0x1"}]"#)
+        let hash = try #require(sent["result"] as? String, "\(sent)")
+        let receipt = try await node.call("eth_getTransactionReceipt", #"["\#(hash)"]"#) as? [String: Any]
+        #expect(receipt?["status"] as? String == "0x1")
+        // The receipt tracker follows the chain by polling and sees the transaction mined.
+        let deadline = ContinuousClock.now + .seconds(15)
+        while gateway.application.tracker.knownReceipt(try Bytes32(hex: hash)) == nil && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(gateway.application.tracker.knownReceipt(try Bytes32(hex: hash)) != nil)
+        await gateway.stop()
+    }
+}

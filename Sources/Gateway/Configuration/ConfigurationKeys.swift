@@ -89,7 +89,7 @@ public enum ConfigurationKeys {
         .integer("limits.maxBatchItems", "Items in one JSON-RPC batch (geth: 1000).", range: 1...100_000, \.server.rpcLimits.maximumBatchItems),
         .integer("limits.maxBatchResponseBytes", "Batch response size after which items get -32003 (geth: 25 000 000).",
                  range: 1024...(1 << 31), \.server.rpcLimits.maximumBatchResponseBytes),
-        .string("node.url", "The node's WebSocket endpoint (ws:// or wss://).", \.node.url),
+        .string("node.url", "The node: ws:// or wss:// (subscriptions), or http:// or https://.", \.node.url),
         .integer("node.requestTimeoutSeconds", "How long a proxied call waits for the node (then -32002).",
                  range: 1...3600, \.node.requestTimeoutSeconds),
         .integer("node.reconnectInitialMilliseconds", "First delay before reconnecting to the node.", range: 1...600_000,

@@ -25,7 +25,7 @@ public enum ConfigurationLoader {
         if let tls = configuration.server.tls, tls.certificateChain.isEmpty || tls.privateKey.isEmpty {
             throw ConfigurationError("server.tls: give both certificate and privateKey, or neither")
         }
-        _ = try configuration.nodeClientConfiguration()
+        _ = try configuration.nodeEndpoint()
         return configuration
     }
 

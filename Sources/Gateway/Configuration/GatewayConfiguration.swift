@@ -24,7 +24,8 @@ public struct GatewayConfiguration: Sendable {
     }
 
     public struct NodeSettings: Sendable, Hashable {
-        /// The node the gateway is bound to (`ws://` or `wss://`).
+        /// The node the gateway is bound to: `ws://` / `wss://` (preferred: subscriptions, one multiplexed
+        /// connection) or `http://` / `https://`.
         public var url = "ws://127.0.0.1:8546"
         public var requestTimeoutSeconds = 30
         public var reconnectInitialMilliseconds = 100
@@ -35,21 +36,30 @@ public struct GatewayConfiguration: Sendable {
 
     public init() {}
 
-    /// The node client's settings, validated.
-    public func nodeClientConfiguration() throws(ConfigurationError) -> WebSocketNodeClient.Configuration {
-        guard let endpoint = NodeEndpoint(url: node.url) else {
-            throw ConfigurationError("node.url: \"\(node.url)\" is not a URL like ws://host:port/")
+    /// The node link the configuration names: a WebSocket client for ws:// and wss://, an HTTP client for
+    /// http:// and https:// (no subscriptions then).
+    public func makeNodeConnection(group: any EventLoopGroup, logger: Logger) throws -> any NodeConnection {
+        let endpoint = try nodeEndpoint()
+        if endpoint.isWebSocket {
+            var configuration = WebSocketNodeClient.Configuration(endpoint: endpoint)
+            configuration.requestTimeout = .seconds(Int64(node.requestTimeoutSeconds))
+            configuration.backoff = ReconnectBackoff(
+                initial: .milliseconds(node.reconnectInitialMilliseconds), maximum: .milliseconds(node.reconnectMaximumMilliseconds))
+            configuration.maximumMessageBytes = max(server.limits.maximumMessageBytes, 32 * 1024 * 1024)
+            configuration.trustRootsFile = node.caFile
+            return WebSocketNodeClient(configuration: configuration, group: group, logger: logger)
         }
-        guard endpoint.isWebSocket else {
-            throw ConfigurationError("node.url: \(endpoint.scheme.rawValue):// is not supported yet; give the node's ws:// or wss:// endpoint")
-        }
-        var configuration = WebSocketNodeClient.Configuration(endpoint: endpoint)
+        var configuration = HTTPNodeClient.Configuration(endpoint: endpoint)
         configuration.requestTimeout = .seconds(Int64(node.requestTimeoutSeconds))
-        configuration.backoff = ReconnectBackoff(
-            initial: .milliseconds(node.reconnectInitialMilliseconds), maximum: .milliseconds(node.reconnectMaximumMilliseconds))
-        configuration.maximumMessageBytes = max(server.limits.maximumMessageBytes, 32 * 1024 * 1024)
         configuration.trustRootsFile = node.caFile
-        return configuration
+        return try HTTPNodeClient(configuration: configuration, group: group, logger: logger)
+    }
+
+    public func nodeEndpoint() throws(ConfigurationError) -> NodeEndpoint {
+        guard let endpoint = NodeEndpoint(url: node.url) else {
+            throw ConfigurationError("node.url: \"\(node.url)\" is not a URL like ws://host:port/ or http://host:port/")
+        }
+        return endpoint
     }
 }
 

@@ -1,4 +1,5 @@
 import JSON
+import JSONRPC
 import Node
 import Submission
 import Synchronization
@@ -12,6 +13,8 @@ final class HeadsFeed: SubscriptionSink {
     private let hub: SubscriptionHub
     private let tracker: ReceiptTracker
     private let subscribed = Mutex<Bool>(false)
+    /// How often an HTTP-only node is asked for its latest block.
+    private let pollMilliseconds = 1_000
 
     init(hub: SubscriptionHub, tracker: ReceiptTracker) {
         self.hub = hub
@@ -26,7 +29,27 @@ final class HeadsFeed: SubscriptionSink {
         }
         guard needed else { return }
         hub.subscribe(kind: "newHeads", params: [], sink: self) { [self] result in
-            if case .failure = result { subscribed.withLock { $0 = false } }
+            guard case .failure(let error) = result else { return }
+            if error == .notificationsNotSupported || error.message == RPCError.notificationsNotSupported.message {
+                startPolling()  // an HTTP-only node: follow the chain by asking for the latest block
+            } else {
+                subscribed.withLock { $0 = false }
+            }
+        }
+    }
+
+    private func startPolling() {
+        Task { [node = hub.node, tracker] in
+            var last: String? = nil
+            while !Task.isCancelled {
+                if case .success(let block) = await node.call(method: "eth_getBlockByNumber", params: ["latest", false]),
+                    let head = ReceiptTracker.Head(json: block), head.hash != last
+                {
+                    last = head.hash
+                    tracker.newHead(head)
+                }
+                try? await Task.sleep(for: .milliseconds(pollMilliseconds))
+            }
         }
     }
 

@@ -30,7 +30,7 @@ public final class SubscriptionHub: Sendable {
         var pendingReplies: [String: Reply] = [:]
     }
 
-    private let node: any NodeClient
+    let node: any NodeClient
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
 
