@@ -63,7 +63,15 @@ final class LoadConnection: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(UpgradeRequest(target: target), name: "request")
                 }
             }
-        let channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+        } catch {
+            upgraded.fail(error)
+            throw error
+        }
+        // A refused upgrade closes the connection: fail instead of waiting for ever.
+        channel.closeFuture.whenComplete { _ in upgraded.fail(ChannelError.ioOnClosedChannel) }
         try await upgraded.futureResult.get()
         self.channel = channel
     }

@@ -20,10 +20,12 @@ public struct GatewayApplication: Sendable {
     public let tracker: ReceiptTracker
     public let dispatcher: RPCDispatcher
     public let server: GatewayServer
+    private let logger: Logger
 
     public init(configuration: GatewayConfiguration, logger: Logger, backends extraBackends: [any KeyBackend] = [],
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         self.configuration = configuration
+        self.logger = logger
         let node = try configuration.makeNodeConnection(group: group, logger: logger)
         let hub = SubscriptionHub(node: node, logger: logger)
         let chainID = ChainIDCache(node: node)
@@ -85,7 +87,7 @@ public struct GatewayApplication: Sendable {
 
     /// Node first, so the server starts with a link to forward to; the group stops them in reverse order.
     public var services: [any Service] {
-        [node, wallet, tracker, JournalRecovery(pipeline: pipeline, node: node), server]
+        [node, wallet, tracker, JournalRecovery(pipeline: pipeline, node: node, logger: logger), server]
     }
 
     public func serviceGroup(logger: Logger) -> ServiceGroup {
@@ -101,13 +103,23 @@ struct JournalRecovery: Service {
     let pipeline: SendPipeline
     let node: any NodeConnection
 
+    let logger: Logger
+
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            do {
+                try await pipeline.prepare()  // sends wait for this: request ids continue after the journal's
+            } catch {
+                logger.critical("journal cannot be read; sends wait until it can", metadata: ["error": "\(error)"])
+                return
+            }
             while !node.isConnected {
                 try? await Task.sleep(for: .milliseconds(50))
                 if Task.isCancelled { return }
             }
-            try? await pipeline.recover()
+            do { try await pipeline.recover() } catch {
+                logger.error("journal recovery failed", metadata: ["error": "\(error)"])
+            }
         }
         // A service that returns ends the group: stay until shutdown.
         try? await gracefulShutdown()

@@ -13,3 +13,11 @@ public enum NodeError {
         .server("upstream node sent a malformed response: \(detail)")
     }
 }
+
+extension NodeError {
+    /// Whether `error` is the link failing (nothing known about what the node did) rather than the node's own answer.
+    public static func isTransportFailure(_ error: RPCError) -> Bool {
+        error == connectionLost || error == timeout || error == unavailable || error == shuttingDown
+            || error.message.hasPrefix("upstream node sent a malformed response") || error.message.hasPrefix("node answered HTTP")
+    }
+}

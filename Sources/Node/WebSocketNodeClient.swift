@@ -156,8 +156,10 @@ public final class WebSocketNodeClient: NodeConnection {
                     state.channel = nil
                     return state.pending.removeAll()
                 }
-                for completion in failed { completion(.failure(NodeError.connectionLost)) }
+                // Disconnected first: listeners (the subscription multiplexer) must know that the failures that
+                // follow come from the lost connection, not from the node refusing.
                 emit(.disconnected)
+                for completion in failed { completion(.failure(NodeError.connectionLost)) }
                 if !shuttingDown {
                     logger.warning("node connection lost; reconnecting", metadata: ["node.url": "\(configuration.endpoint)"])
                 }

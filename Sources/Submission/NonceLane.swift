@@ -115,7 +115,7 @@ public struct NonceLane: Sendable {
         let queued = waiting
         waiting.removeAll()
         var actions = queued.map { Action.failed($0.id, failure) }
-        if resignAllOnSync || (next == nil && !entries.isEmpty) {
+        if resignAllOnSync {
             // Entries whose nonces could not be confirmed cannot be sent safely either.
             actions += entries.map { Action.failed($0.id, failure) }
             entries.removeAll()

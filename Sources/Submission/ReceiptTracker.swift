@@ -28,6 +28,8 @@ public final class ReceiptTracker: Service, Sendable {
         public var maximumCatchUpBlocks: UInt64 = 32
         /// Heads after which a still-pending transaction is also looked up by hash.
         public var perHashLookupAfterHeads = 3
+        /// Heads after which a hash that was not sent through the gateway and never landed is forgotten.
+        public var forgetForeignAfterHeads = 256
 
         public init() {}
     }
@@ -173,6 +175,12 @@ public final class ReceiptTracker: Service, Sendable {
         let stale = state.withLock { state -> [Bytes32] in
             var stale: [Bytes32] = []
             for (hash, tracked) in state.tracked where tracked.blockNumber == nil {
+                // Hashes named by a subscriber (not sent by us) that never land are forgotten: a client must not be
+                // able to make the tracker grow without bound.
+                if tracked.origin == nil && tracked.headsPending >= settings.forgetForeignAfterHeads {
+                    state.tracked.removeValue(forKey: hash)
+                    continue
+                }
                 state.tracked[hash]?.headsPending += 1
                 if tracked.headsPending + 1 >= settings.perHashLookupAfterHeads { stale.append(hash) }
             }

@@ -38,6 +38,8 @@ public final class SendPipeline: Sendable {
         var requestByIdempotencyKey: [String: UInt64] = [:]
         var nextID: UInt64 = 1
         var submitAttempts: [UInt64: Int] = [:]
+        /// Ids continue after the journal's; until then sends wait.
+        var prepared = false
     }
 
     private let wallet: Wallet
@@ -62,15 +64,27 @@ public final class SendPipeline: Sendable {
         self.onSubmitted = onSubmitted
     }
 
-    /// Continues request ids after the journal's, marks never-signed assignments abandoned, and resubmits what was
-    /// signed but not seen mined (a node that has it answers "already known"). Call once before serving.
-    public func recover() async throws {
+    /// Continues request ids after the journal's and marks never-signed assignments abandoned. Sends wait for it:
+    /// a request id must never collide with a journaled one.
+    public func prepare() async throws {
         let maximum = try await journal.maximumID()
-        state.withLock { $0.nextID = maximum + 1 }
         let abandoned = try await journal.abandonUnsigned()
+        state.withLock { state in
+            state.nextID = max(state.nextID, maximum + 1)
+            state.prepared = true
+        }
         if abandoned > 0 {
             logger.notice("journal: assignments that never got a signature were abandoned", metadata: ["journal.count": "\(abandoned)"])
         }
+    }
+
+    private func waitUntilPrepared() async {
+        while !state.withLock({ $0.prepared }) { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    /// Resubmits what was signed but not seen mined (a node that has it answers "already known"), once the node is
+    /// reachable.
+    public func recover() async throws {
         for record in try await journal.unfinished() {
             guard let raw = record.raw, let signed = try? SignedTransaction(raw: raw) else { continue }
             switch await sendRaw(signed) {
@@ -102,43 +116,71 @@ public final class SendPipeline: Sendable {
         guard wallet.account(for: request.from) != nil else {
             return completion(.failure(.unauthorized("from address \(request.from.checksummed) is not an account of this gateway")))
         }
-        Task {
+        Task { await self.start(request, idempotencyKey: idempotencyKey, origin: origin, completion: completion) }
+    }
+
+    private func start(_ request: TransactionRequest, idempotencyKey: String?, origin: UInt64?,
+                       completion: @escaping Completion) async {
+        await waitUntilPrepared()
+        // The id (and the idempotency key) are taken atomically: a concurrent repeat of the same key joins this
+        // request instead of racing it.
+        let claim = state.withLock { state -> (id: UInt64, joined: Bool) in
+            if let key = idempotencyKey, let existing = state.requestByIdempotencyKey[key] {
+                state.pending[existing]?.completions.append(completion)
+                return (existing, true)
+            }
+            let id = state.nextID
+            state.nextID += 1
+            state.pending[id] = Pending(from: request.from, origin: origin, idempotencyKey: idempotencyKey, completions: [completion])
+            if let key = idempotencyKey { state.requestByIdempotencyKey[key] = id }
+            return (id, false)
+        }
+        if claim.joined { return }
+        let id = claim.id
+        do {
             if let idempotencyKey {
-                // A repeat of a request still in flight waits for the same outcome.
-                let joined = state.withLock { state -> Bool in
-                    guard let id = state.requestByIdempotencyKey[idempotencyKey] else { return false }
-                    state.pending[id]?.completions.append(completion)
-                    return true
-                }
-                if joined { return }
                 do {
                     if let record = try await journal.record(idempotencyKey: idempotencyKey) {
-                        return completion(Self.result(of: record))
+                        return finish(id, Self.result(of: record))
                     }
                 } catch {
-                    return completion(.failure(.internalError("journal unavailable: \(error)")))
+                    return finish(id, .failure(.internalError("journal unavailable: \(error)")))
                 }
             }
             let transaction: Transaction
             do throws(RPCError) {
                 transaction = try await filler.fill(request)
             } catch {
-                return completion(.failure(error))
+                return finish(id, .failure(error))
             }
             if request.nonce != nil {
-                return await sendWithCallerNonce(transaction, from: request.from, idempotencyKey: idempotencyKey,
-                                                 origin: origin, completion: completion)
+                return await sendWithCallerNonce(id, transaction, from: request.from, idempotencyKey: idempotencyKey, origin: origin)
             }
-            let actions = state.withLock { state -> [NonceLane.Action] in
-                let id = state.nextID
-                state.nextID += 1
-                state.pending[id] = Pending(from: request.from, origin: origin, idempotencyKey: idempotencyKey,
-                                            completions: [completion])
-                if let idempotencyKey { state.requestByIdempotencyKey[idempotencyKey] = id }
-                return state.lanes[request.from, default: NonceLane()].enqueue(id, transaction)
-            }
+            let actions = state.withLock { state in state.lanes[request.from, default: NonceLane()].enqueue(id, transaction) }
             perform(actions, from: request.from)
         }
+    }
+
+    /// Answers every caller waiting on `id` and forgets the request.
+    private func finish(_ id: UInt64, _ result: Result<SignedTransaction, RPCError>) {
+        let pending = state.withLock { state -> Pending? in
+            state.submitAttempts.removeValue(forKey: id)
+            let pending = state.pending.removeValue(forKey: id)
+            if let key = pending?.idempotencyKey, state.requestByIdempotencyKey[key] == id {
+                state.requestByIdempotencyKey.removeValue(forKey: key)
+            }
+            return pending
+        }
+        for completion in pending?.completions ?? [] { completion(result) }
+    }
+
+    /// Answers the waiting callers now but keeps the request (its transaction is still being resubmitted).
+    private func answerEarly(_ id: UInt64, _ result: Result<SignedTransaction, RPCError>) {
+        let completions = state.withLock { state -> [Completion] in
+            defer { state.pending[id]?.completions.removeAll() }
+            return state.pending[id]?.completions ?? []
+        }
+        for completion in completions { completion(result) }
     }
 
     private static func result(of record: JournalRecord) -> Result<SignedTransaction, RPCError> {
@@ -148,39 +190,56 @@ public final class SendPipeline: Sendable {
             return .failure(.internalError("journal record \(record.id) has no transaction"))
         case .failed:
             return .failure(.server(record.failure ?? "transaction failed"))
-        case .assigned, .signed, .abandoned:
+        case .assigned, .abandoned:
             return .failure(.internalError("an earlier request with this idempotency key did not complete; nothing was broadcast by it"))
+        case .signed:
+            // Signed and possibly sent: never -32603 (clients retry that), and the hash lets the caller look.
+            return .failure(.server("an earlier request with this idempotency key was signed but its submission outcome is unknown",
+                                    data: record.hash.map { .string($0.hex) }))
         }
     }
 
     /// A caller-chosen nonce bypasses the lane (the caller owns the ordering); a collision with the lane surfaces as
     /// the node's "nonce too low", after which the lane resyncs.
-    private func sendWithCallerNonce(_ transaction: Transaction, from: Address, idempotencyKey: String?, origin: UInt64?,
-                                     completion: @escaping Completion) async {
-        let id = state.withLock { state -> UInt64 in
-            defer { state.nextID += 1 }
-            return state.nextID
-        }
+    private func sendWithCallerNonce(_ id: UInt64, _ transaction: Transaction, from: Address, idempotencyKey: String?,
+                                     origin: UInt64?) async {
+        let signed: SignedTransaction
         do {
             try await journal.assigned(id: id, from: from, nonce: transaction.nonce, idempotencyKey: idempotencyKey)
             let signature = try await wallet.sign(digest: transaction.signingHash, from: from)
-            let signed = SignedTransaction(transaction: transaction, signature: signature)
+            signed = SignedTransaction(transaction: transaction, signature: signature)
             try await journal.signed(id: id, nonce: transaction.nonce, raw: signed.raw, hash: signed.hash)
-            switch await sendRaw(signed) {
-            case .accepted, .unknown:
-                try await journal.submitted(id: id)
-                onSubmitted(signed, origin)
-                completion(.success(signed))
-            case .rejected(let code, let message):
-                try await journal.failed(id: id, reason: message)
-                completion(.failure(RPCError(code: code, message: message)))
-            }
         } catch let error as SignerError {
             try? await journal.failed(id: id, reason: error.description)
-            completion(.failure(.internalError("signing failed: \(error.description)")))
+            return finish(id, .failure(.internalError("signing failed, nothing was broadcast: \(error.description)")))
         } catch {
-            completion(.failure(.internalError("journal unavailable: \(error)")))
+            return finish(id, .failure(.internalError("journal unavailable, nothing was broadcast: \(error)")))
         }
+        for attempt in 1...settings.submitAttempts {
+            switch await sendRaw(signed) {
+            case .accepted:
+                // Broadcast: from here on only the hash is the truth; a journal hiccup must not turn it into an error.
+                do { try await journal.submitted(id: id) } catch {
+                    logger.error("journal could not record a submission", metadata: ["tx.hash": "\(signed.hash)", "error": "\(error)"])
+                }
+                onSubmitted(signed, origin)
+                return finish(id, .success(signed))
+            case .rejected(let code, let message):
+                try? await journal.failed(id: id, reason: message)
+                return finish(id, .failure(RPCError(code: code, message: message)))
+            case .unknown where attempt < settings.submitAttempts:
+                try? await Task.sleep(for: .milliseconds(settings.retryDelayMilliseconds * attempt))
+            case .unknown:
+                break
+            }
+        }
+        onSubmitted(signed, origin)  // tracked: if it lands, the receipt tracker will see it
+        finish(id, .failure(Self.outcomeUnknown(signed)))
+    }
+
+    static func outcomeUnknown(_ signed: SignedTransaction) -> RPCError {
+        .server("submission outcome unknown: the node did not confirm receipt; the transaction may still be mined",
+                data: .string(signed.hash.hex))
     }
 
     // MARK: Performing lane actions
@@ -270,6 +329,10 @@ public final class SendPipeline: Sendable {
             }
             logger.warning("submission outcome unknown; sending the same bytes again", metadata: [
                 "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "attempt": "\(attempts)", "error": "\(error)"])
+            if attempts == settings.submitAttempts {
+                // The client is not kept waiting for ever; the lane keeps resending (nothing after it may go first).
+                answerEarly(id, .failure(Self.outcomeUnknown(signed)))
+            }
             try? await Task.sleep(for: .milliseconds(settings.retryDelayMilliseconds * min(attempts, 10)))
             lane(from) { $0.submissionUnknown(id) }
         }
@@ -288,15 +351,15 @@ public final class SendPipeline: Sendable {
         case .failure(let error) where error.message.hasPrefix("already known"):
             return .accepted
         case .failure(let error) where error.message.hasPrefix("nonce too low"):
-            // After an earlier attempt with an unknown outcome, "nonce too low" may be our own transaction, mined.
-            if case .success(let found) = await node.call(method: "eth_getTransactionByHash", params: [.string(signed.hash.hex)]),
-                !found.isNull
-            {
-                return .accepted
+            // After an earlier attempt with an unknown outcome, "nonce too low" may be our own transaction, mined:
+            // only a node that answers "no such transaction" makes it a rejection.
+            switch await node.call(method: "eth_getTransactionByHash", params: [.string(signed.hash.hex)]) {
+            case .success(let found) where !found.isNull: return .accepted
+            case .success: return .rejected(code: error.code, message: error.message)
+            case .failure(let lookup): return .unknown(lookup)
             }
-            return .rejected(code: error.code, message: error.message)
-        case .failure(let error) where error == NodeError.connectionLost || error == NodeError.timeout
-            || error == NodeError.unavailable:
+        case .failure(let error) where NodeError.isTransportFailure(error):
+            // The link failed (or a proxy answered for the node): the node may have the transaction.
             return .unknown(error)
         case .failure(let error):
             return .rejected(code: error.code, message: error.message)
@@ -304,29 +367,20 @@ public final class SendPipeline: Sendable {
     }
 
     private func succeed(_ id: UInt64, _ signed: SignedTransaction) async {
-        let pending = state.withLock { state -> Pending? in
-            state.submitAttempts.removeValue(forKey: id)
-            let pending = state.pending.removeValue(forKey: id)
-            if let key = pending?.idempotencyKey { state.requestByIdempotencyKey.removeValue(forKey: key) }
-            return pending
-        }
         do {
             try await journal.submitted(id: id)
         } catch {
             // The transaction is on its way; the hash is still the truth. Tracking continues from memory.
             logger.error("journal could not record a submission", metadata: ["tx.hash": "\(signed.hash)", "error": "\(error)"])
         }
-        onSubmitted(signed, pending?.origin)
-        for completion in pending?.completions ?? [] { completion(.success(signed)) }
+        let origin = state.withLock { $0.pending[id]?.origin }
+        onSubmitted(signed, origin)
+        // The idempotency key is released only now, after the journal says "submitted": a repeat that arrives later
+        // reads the journal and gets the same hash.
+        finish(id, .success(signed))
     }
 
     private func fail(_ id: UInt64, _ failure: NonceLane.LaneFailure) async {
-        let pending = state.withLock { state -> Pending? in
-            state.submitAttempts.removeValue(forKey: id)
-            let pending = state.pending.removeValue(forKey: id)
-            if let key = pending?.idempotencyKey { state.requestByIdempotencyKey.removeValue(forKey: key) }
-            return pending
-        }
         let error: RPCError
         switch failure {
         case .signing(let signerError): error = .internalError("signing failed, nothing was broadcast: \(signerError.description)")
@@ -334,7 +388,7 @@ public final class SendPipeline: Sendable {
         case .nodeUnavailable(let detail): error = .internalError("\(detail); nothing was broadcast")
         }
         try? await journal.failed(id: id, reason: error.message)
-        for completion in pending?.completions ?? [] { completion(.failure(error)) }
+        finish(id, .failure(error))
     }
 
     /// Requests per address not yet answered (for /status).

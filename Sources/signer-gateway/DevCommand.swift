@@ -70,6 +70,7 @@ struct DevCommand: AsyncParsableCommand {
             throw error
         }
         await node.stop()
+        exitAfterShutdown()
     }
 }
 

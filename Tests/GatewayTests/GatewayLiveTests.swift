@@ -148,6 +148,13 @@ import TestSupport
         #expect((items[2]["error"] as? [String: Any])?["code"] as? Int == -32601)
         let (tooLarge, _) = try await post(String(repeating: " ", count: 5000) + "{}")
         #expect(tooLarge == 413)
+        // A browser page from another origin may not use the gateway's keys.
+        var foreign = URLRequest(url: URL(string: gateway.httpURL)!)
+        foreign.httpMethod = "POST"
+        foreign.setValue("https://evil.example", forHTTPHeaderField: "Origin")
+        foreign.httpBody = Data(#"{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}"#.utf8)
+        let (_, refused) = try await URLSession.shared.data(for: foreign)
+        #expect((refused as? HTTPURLResponse)?.statusCode == 403)
         let (health, _) = try await URLSession.shared.data(from: URL(string: gateway.httpURL + "health")!)
         #expect(String(decoding: health, as: UTF8.self).contains(#""node":"connected""#))
         await gateway.stop()

@@ -141,3 +141,21 @@ import Testing
         #expect(machine.clientSubscriptionCount == 1)
     }
 }
+
+extension SubscriptionMultiplexerTests {
+    @Test func aFailedResubscriptionKeepsConfirmedClientsForTheNextConnection() {
+        var machine = Machine(nodeConnected: true)
+        _ = machine.subscribe(key: heads, params: headsParams, client: "a", connection: 1)
+        _ = machine.upstreamSubscribed(key: heads, attempt: 1, upstreamID: "0xold")
+        _ = machine.nodeDisconnected()
+        #expect(machine.nodeConnected() == [.subscribeUpstream(heads, params: headsParams, attempt: 2)])
+        // The resubscription fails (the node went away again before answering): "a" keeps its id…
+        #expect(machine.upstreamSubscribeFailed(key: heads, attempt: 2, error: .server("lost")) == [])
+        #expect(machine.clientSubscriptionCount == 1)
+        _ = machine.nodeDisconnected()
+        // …and is subscribed again on the next connection.
+        #expect(machine.nodeConnected() == [.subscribeUpstream(heads, params: headsParams, attempt: 3)])
+        #expect(machine.upstreamSubscribed(key: heads, attempt: 3, upstreamID: "0xnew") == [])
+        #expect(machine.recipients(ofUpstream: "0xnew").map(\.client) == ["a"])
+    }
+}

@@ -85,16 +85,17 @@ public final class ManagedProcess: Sendable {
         return process.terminationStatus
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited within `grace`.
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`. Never `waitUntilExit()`: on Linux it spins a run
+    /// loop, for ever if the child is never reaped.
     public func stop(grace: Duration = .seconds(5)) {
         guard process.isRunning else { return }
         kill(pid, SIGTERM)
-        let deadline = ContinuousClock.now + grace
+        var deadline = ContinuousClock.now + grace
         while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
+        guard process.isRunning else { return }
+        kill(pid, SIGKILL)
+        deadline = ContinuousClock.now + .seconds(5)
+        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
     }
 
     /// The last lines of both streams, for failure messages.

@@ -72,6 +72,11 @@ public enum ConfigurationKeys {
                 let chain = configuration.server.tls?.certificateChain ?? ""
                 configuration.server.tls = .init(certificateChain: chain, privateKey: text)
             }, current: { $0.server.tls?.privateKey }),
+        ConfigurationKey(
+            path: "server.allowedOrigins", documentation: "Browser origins allowed (comma-separated; * for any). Requests with another Origin are refused.",
+            apply: { configuration, text in
+                configuration.server.allowedOrigins = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            }, current: { $0.server.allowedOrigins.joined(separator: ",") }),
         .integer("server.drainSeconds", "Graceful shutdown: how long in-flight requests may finish.", range: 0...3600, \.server.drainSeconds),
         .integer("limits.maxMessageBytes", "Largest WebSocket message; larger closes the connection with 1009 (geth: 32 MiB).",
                  range: 1024...(1 << 30), \.server.limits.maximumMessageBytes),

@@ -21,6 +21,15 @@ public final class GatewayServer: Service {
         public var rpcLimits = RPCLimits()
         /// How long graceful shutdown waits for in-flight requests before closing connections.
         public var drainSeconds = 10
+        /// Browser origins allowed to call the gateway. A request carrying an `Origin` header (every browser page
+        /// does) is refused unless its origin is listed; `*` allows any. Non-browser clients send no Origin.
+        /// Without this, any web page open on the gateway's host could sign with its keys.
+        public var allowedOrigins: [String] = []
+
+        func allows(origin: String?) -> Bool {
+            guard let origin else { return true }
+            return allowedOrigins.contains("*") || allowedOrigins.contains(origin)
+        }
 
         public init() {}
     }
@@ -136,12 +145,18 @@ public final class GatewayServer: Service {
         if let sslContext {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
         }
-        let http = HTTPRPCHandler(dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits, health: health)
+        let configuration = self.configuration
+        let http = HTTPRPCHandler(dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits,
+                                  allowsOrigin: { configuration.allows(origin: $0) }, health: health)
         let dispatcher = self.dispatcher
         let logger = self.logger
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maximumMessageBytes,
-            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
+            shouldUpgrade: { channel, head in
+                // A refused origin gets no upgrade (NIO answers 400 and the request falls to the HTTP handler).
+                channel.eventLoop.makeSucceededFuture(
+                    configuration.allows(origin: head.headers.first(name: "origin")) ? HTTPHeaders() : nil)
+            },
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([

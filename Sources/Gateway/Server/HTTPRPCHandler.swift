@@ -20,11 +20,14 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let limits: ServerLimits
     private let rpcLimits: RPCLimits
     private let health: @Sendable () -> (healthy: Bool, detail: JSONValue)
+    private let allowsOrigin: @Sendable (String?) -> Bool
     private let connectionID = ConnectionIDs.make()
     private var state = State.idle
 
     init(dispatcher: RPCDispatcher, limits: ServerLimits, rpcLimits: RPCLimits,
+         allowsOrigin: @escaping @Sendable (String?) -> Bool,
          health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue)) {
+        self.allowsOrigin = allowsOrigin
         self.dispatcher = dispatcher
         self.limits = limits
         self.rpcLimits = rpcLimits
@@ -64,6 +67,10 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func route(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
+        guard allowsOrigin(head.headers.first(name: "origin")) else {
+            return respond(context: context, head: head, status: .forbidden,
+                           body: Array("origin not allowed (server.allowedOrigins)\n".utf8), contentType: "text/plain")
+        }
         switch (head.method, path) {
         case (.POST, "/"):
             handleRPC(context: context, head: head, body: body)
@@ -104,7 +111,10 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
-        headers.add(name: "Access-Control-Allow-Origin", value: "*")
+        if let origin = head.headers.first(name: "origin"), allowsOrigin(origin) {
+            headers.add(name: "Access-Control-Allow-Origin", value: origin)
+            headers.add(name: "Vary", value: "Origin")
+        }
         if head.method == .OPTIONS {
             headers.add(name: "Access-Control-Allow-Methods", value: "POST, GET, OPTIONS")
             headers.add(name: "Access-Control-Allow-Headers", value: "Content-Type, Authorization")

@@ -49,6 +49,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        sink = nil  // the sink holds this handler: break the cycle when the connection is gone
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -111,7 +112,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         inFlight -= 1
         if let response {
             write(response)
-            if !heldSubscriptions.isEmpty { releaseSubscriptions(announcedIn: response) }
+            if !heldSubscriptions.isEmpty { releaseSubscriptions(announcedIn: response, all: isBatch) }
         }
         if draining && inFlight == 0 {
             close(code: .goingAway, reason: "server shutting down")
@@ -175,8 +176,9 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     }
 
     /// Notifications of a subscription wait until the response carrying its id has been written.
-    private func releaseSubscriptions(announcedIn response: [UInt8]) {
-        for (id, messages) in heldSubscriptions where response.firstRange(of: Array(id.utf8)) != nil {
+    /// A batch releases everything it held (an item may have been replaced by -32003 and no longer name its id).
+    private func releaseSubscriptions(announcedIn response: [UInt8], all: Bool) {
+        for (id, messages) in heldSubscriptions where all || response.firstRange(of: Array(id.utf8)) != nil {
             heldSubscriptions.removeValue(forKey: id)
             for message in messages { write(message, flush: true) }
         }

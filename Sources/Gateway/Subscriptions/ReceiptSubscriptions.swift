@@ -61,10 +61,8 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
         sink.willAnnounce(subscription: id)
         reply(.success(.string(id)))
         if case .hashes(let hashes) = filter {
-            for hash in hashes {
-                tracker.track(hash, origin: nil)
-                Task { await tracker.lookUpNow(hash) }
-            }
+            for hash in hashes { tracker.track(hash, origin: nil) }
+            Task { [tracker] in for hash in hashes { await tracker.lookUpNow(hash) } }  // one at a time, not 200 at once
         }
     }
 

@@ -27,7 +27,7 @@ public final class SubscriptionHub: Sendable {
     private struct State {
         var machine = SubscriptionMultiplexer<UInt64>()
         var sinks: [UInt64: any SubscriptionSink] = [:]
-        var pendingReplies: [String: Reply] = [:]
+        var pendingReplies: [String: (connection: UInt64, reply: Reply)] = [:]
     }
 
     let node: any NodeClient
@@ -52,7 +52,7 @@ public final class SubscriptionHub: Sendable {
         let key = SubscriptionKey(kind: kind, params: params)
         let actions = state.withLockedValue { state in
             state.sinks[sink.connectionID] = sink
-            state.pendingReplies[client] = reply
+            state.pendingReplies[client] = (sink.connectionID, reply)
             return state.machine.subscribe(key: key, params: [.string(kind)] + params, client: client, connection: sink.connectionID)
         }
         perform(actions)
@@ -69,6 +69,7 @@ public final class SubscriptionHub: Sendable {
     public func connectionClosed(_ connectionID: UInt64) {
         let actions = state.withLockedValue { state in
             state.sinks.removeValue(forKey: connectionID)
+            state.pendingReplies = state.pendingReplies.filter { $0.value.connection != connectionID }
             return state.machine.connectionClosed(connectionID)
         }
         perform(actions)
@@ -132,11 +133,11 @@ public final class SubscriptionHub: Sendable {
                     perform(state.withLockedValue { $0.machine.upstreamUnsubscribed(key: key, attempt: attempt) })
                 }
             case .confirm(let connection, let client):
-                let (reply, sink) = state.withLockedValue { ($0.pendingReplies.removeValue(forKey: client), $0.sinks[connection]) }
+                let (pending, sink) = state.withLockedValue { ($0.pendingReplies.removeValue(forKey: client), $0.sinks[connection]) }
                 sink?.willAnnounce(subscription: client)
-                reply?(.success(.string(client)))
+                pending?.reply(.success(.string(client)))
             case .reject(_, let client, let error):
-                state.withLockedValue { $0.pendingReplies.removeValue(forKey: client) }?(.failure(error))
+                state.withLockedValue { $0.pendingReplies.removeValue(forKey: client) }?.reply(.failure(error))
             }
         }
     }

@@ -153,14 +153,20 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
     }
 
     public mutating func upstreamSubscribeFailed(key: SubscriptionKey, attempt: UInt64, error: RPCError) -> [Action] {
-        guard let channel = channels[key], channel.upstream == .subscribing(attempt: attempt) else { return [] }
-        channels.removeValue(forKey: key)
+        guard var channel = channels[key], channel.upstream == .subscribing(attempt: attempt) else { return [] }
         var actions: [Action] = []
-        for (client, member) in channel.members.sorted(by: { $0.key < $1.key }) {
+        for (client, member) in channel.members.sorted(by: { $0.key < $1.key }) where !member.confirmed {
+            channel.members.removeValue(forKey: client)
             forget(client: client, connection: member.connection)
-            // Already-confirmed clients (a resubscription after reconnect) cannot be told in-band; their
-            // subscription ends as if the node had ended it.
-            if !member.confirmed { actions.append(.reject(member.connection, client, error)) }
+            actions.append(.reject(member.connection, client, error))
+        }
+        if channel.members.isEmpty {
+            channels.removeValue(forKey: key)
+        } else {
+            // Clients confirmed earlier (a resubscription after a reconnect) keep their ids: the channel waits
+            // idle and is subscribed again on the next connection.
+            channel.upstream = .idle
+            channels[key] = channel
         }
         return actions
     }
