@@ -58,13 +58,7 @@ public final class HTTPNodeClient: NodeConnection {
             defer { state.nextID &+= 1 }
             return state.nextID
         }
-        var body = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
-        body += String(id).utf8
-        body += #","method":"#.utf8
-        JSONWriter.writeString(method, into: &body)
-        body += #","params":"#.utf8
-        JSONWriter.write(params, into: &body)
-        body.append(UInt8(ascii: "}"))
+        let body = UpstreamRequest.bytes(id: id, method: method, params: params)
         Task { completion(await post(body)) }
     }
 
@@ -107,7 +101,7 @@ public final class HTTPNodeClient: NodeConnection {
         await cancelWhenGracefulShutdown {
             var delay = 100
             while !Task.isCancelled {
-                if case .success = await self.post(Array(#"{"jsonrpc":"2.0","id":0,"method":"eth_chainId","params":[]}"#.utf8)) {
+                if case .success = await self.post(UpstreamRequest.bytes(id: 0, method: "eth_chainId", params: .array([]))) {
                     break
                 }
                 try? await Task.sleep(for: .milliseconds(delay))

@@ -64,13 +64,7 @@ public final class WebSocketNodeClient: NodeConnection {
             completion(.failure(shuttingDown ? NodeError.shuttingDown : NodeError.unavailable))
             return
         }
-        var bytes = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
-        bytes += String(id).utf8
-        bytes += #","method":"#.utf8
-        JSONWriter.writeString(method, into: &bytes)
-        bytes += #","params":"#.utf8
-        JSONWriter.write(params, into: &bytes)
-        bytes.append(UInt8(ascii: "}"))
+        let bytes = UpstreamRequest.bytes(id: id, method: method, params: params)
         let frame = WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: channel.allocator.buffer(bytes: bytes))
         channel.writeAndFlush(frame).whenFailure { [self] _ in
             // Never written: nothing reached the node.
