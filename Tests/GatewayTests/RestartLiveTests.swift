@@ -86,7 +86,7 @@ import TestSupport
                     var attempt = 0
                     while run.count < target {
                         attempt += 1
-                        let from = keys[(worker + attempt) % keys.count].address.lowercaseHex
+                        let from = keys[(worker + attempt) % keys.count].address.lowercaseHex  // spread over the keys
                         var request = URLRequest(url: URL(string: url)!)
                         request.httpMethod = "POST"
                         request.timeoutInterval = 20

@@ -153,7 +153,14 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
     }
 
     public mutating func upstreamSubscribeFailed(key: SubscriptionKey, attempt: UInt64, error: RPCError) -> [Action] {
-        guard var channel = channels[key], channel.upstream == .subscribing(attempt: attempt) else { return [] }
+        guard let channel = channels[key], channel.upstream == .subscribing(attempt: attempt) else { return [] }
+        return rejectWaitingAndIdle(key, channel, error)
+    }
+
+    /// Rejects the clients still waiting for a confirmation; clients confirmed earlier keep their ids and the
+    /// channel waits idle, to be subscribed again on the next connection. A channel left empty is dropped.
+    private mutating func rejectWaitingAndIdle(_ key: SubscriptionKey, _ channel: Channel, _ error: RPCError) -> [Action] {
+        var channel = channel
         var actions: [Action] = []
         for (client, member) in channel.members.sorted(by: { $0.key < $1.key }) where !member.confirmed {
             channel.members.removeValue(forKey: client)
@@ -163,8 +170,6 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
         if channel.members.isEmpty {
             channels.removeValue(forKey: key)
         } else {
-            // Clients confirmed earlier (a resubscription after a reconnect) keep their ids: the channel waits
-            // idle and is subscribed again on the next connection.
             channel.upstream = .idle
             channels[key] = channel
         }
@@ -200,18 +205,8 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
         isNodeConnected = false
         keyByUpstreamID.removeAll()
         var actions: [Action] = []
-        for (key, var channel) in channels {
-            for (client, member) in channel.members.sorted(by: { $0.key < $1.key }) where !member.confirmed {
-                channel.members.removeValue(forKey: client)
-                forget(client: client, connection: member.connection)
-                actions.append(.reject(member.connection, client, NodeUnavailable.lost))
-            }
-            if channel.members.isEmpty {
-                channels.removeValue(forKey: key)
-            } else {
-                channel.upstream = .idle
-                channels[key] = channel
-            }
+        for (key, channel) in channels {
+            actions += rejectWaitingAndIdle(key, channel, NodeUnavailable.lost)
         }
         return actions
     }

@@ -90,6 +90,14 @@ class RawRpc:
         self.on_notification = on_notification
 
     async def call(self, method, params=None):
+        """The result; an error answer fails the scenario."""
+        result, error = await self.call_outcome(method, params)
+        if error is not None:
+            fail(f"{method} returned an error", "a result", error)
+        return result
+
+    async def call_outcome(self, method, params=None):
+        """-> (result, None) or (None, error object): for checks that expect errors."""
         rid = self.next_id
         self.next_id += 1
         await self.ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or []}))
@@ -107,8 +115,8 @@ class RawRpc:
                 continue
             if isinstance(msg, dict) and msg.get("id") == rid:
                 if "error" in msg:
-                    fail(f"{method} returned an error", "a result", msg["error"])
-                return msg["result"]
+                    return None, msg["error"]
+                return msg.get("result"), None
             fail(f"unexpected message while waiting for {method}", f"response with id {rid}", msg)
 
 

@@ -32,7 +32,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_TIMEOUT, ScenarioFailure, check, fail, normalize_key, run_main  # noqa: E402
+from _common import DEFAULT_TIMEOUT, RawRpc, ScenarioFailure, check, fail, normalize_key, run_main  # noqa: E402
 
 import websockets  # noqa: E402
 from eth_account import Account  # noqa: E402
@@ -135,28 +135,11 @@ TYPED_DOCS = {"mail": MAIL, "arrays": ARRAYS, "nested": NESTED}
 
 # ---- transports: the gateway over a WebSocket, or eth-account locally ----
 
-class GatewayRpc:
-    def __init__(self, ws, timeout):
-        self.ws, self.timeout, self.next_id = ws, timeout, 1
+class GatewayRpc(RawRpc):
+    """The gateway over one WebSocket; `call` answers (result, None) or (None, error) like LocalSigner."""
 
     async def call(self, method, params):
-        """-> (result, None) or (None, error object)."""
-        rid = self.next_id
-        self.next_id += 1
-        await self.ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                fail(f"no response to {method} within {self.timeout}s")
-            msg = json.loads(await asyncio.wait_for(self.ws.recv(), remaining))
-            if isinstance(msg, dict) and msg.get("method") == "eth_subscription":
-                continue
-            check(isinstance(msg, dict) and msg.get("id") == rid, f"response to {method}", f"id {rid}", msg)
-            if "error" in msg:
-                return None, msg["error"]
-            return msg.get("result"), None
+        return await self.call_outcome(method, params)
 
 
 class LocalSigner:
