@@ -36,7 +36,8 @@ def main(argv=None):
     addresses = [a for _, a in dev] + [a for a in args.extra_fund if a not in {d for _, d in dev}]
     node = Node(chain_id=args.chain_id, fund_addresses=list(dict.fromkeys(addresses)),
                 balance_wei=args.balance_eth * 10**18, automine=args.block_time_ms == 0,
-                min_tip_wei=args.min_tip_wei, refuse_nonce_gaps=args.refuse_nonce_gaps)
+                min_tip_wei=args.min_tip_wei, refuse_nonce_gaps=args.refuse_nonce_gaps,
+                miner_tip_wei=args.miner_tip_wei)
     server = Server(node, [a for _, a in dev], args.host, args.port, args.block_time_ms)
     asyncio.run(server.serve())
     return 0

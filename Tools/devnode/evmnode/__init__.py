@@ -8,6 +8,7 @@ Module map (one idea per file):
   render.py        py-evm objects -> JSON-RPC dicts (hex quantities, camelCase)
   admission.py     checks a raw transaction must pass before it reaches the EVM
   node.py          the chain: pending block, future-nonce queue, mining, lookups
+  stuck.py         txs below the miner's tip: accepted, kept out of blocks
   ordered_trie.py  one-pass tx/receipt trie roots for mining
   execution.py     eth_call / eth_estimateGas on a throw-away state
   feehistory.py    eth_feeHistory computed from headers and transactions

@@ -34,12 +34,15 @@ def parse(argv=None):
     p.add_argument("--balance-eth", type=int, default=1_000_000, help="genesis balance per funded address in ETH")
     p.add_argument("--min-tip-wei", type=int, default=1,
                    help="txs whose priority fee (legacy: gas price) is lower get 'transaction underpriced' (geth txpool.pricelimit, default 1)")
+    p.add_argument("--miner-tip-wei", type=int, default=0,
+                   help="txs whose effective tip is lower are accepted but not mined until the tip is lowered "
+                        "(devnode_setMinerTip) or they are replaced (geth miner.gasprice, default 0)")
     p.add_argument("--refuse-nonce-gaps", action="store_true",
                    help="answer 'nonce too high' for future nonces instead of queueing them like geth")
     p.add_argument("--print-accounts", action="store_true", help="print dev addresses and private keys to stderr at start")
     args = p.parse_args(argv)
-    if args.accounts < 0 or args.block_time_ms < 0 or args.chain_id <= 0:
-        p.error("--accounts and --block-time-ms must be >= 0, --chain-id > 0")
+    if args.accounts < 0 or args.block_time_ms < 0 or args.miner_tip_wei < 0 or args.chain_id <= 0:
+        p.error("--accounts, --block-time-ms and --miner-tip-wei must be >= 0, --chain-id > 0")
     extra = []
     for item in args.fund:
         extra += _address_list(item, "--fund")

@@ -87,9 +87,13 @@ def get_balance(ctx, params):
 
 
 def get_transaction_count(ctx, params):
-    # "pending" reads the pending block's state, which includes txs not yet mined (interval mode).
+    # "pending" is geth's pool nonce: the pending block's state (txs not yet mined, interval
+    # mode) plus txs the miner skips for their low tip, which are pending all the same.
     a, tag = _args(params, 1, 2)
-    return q(ctx.node.state_at(_tag(tag)).get_nonce(hexcodec.address(a)))
+    a, tag = hexcodec.address(a), _tag(tag)
+    if tag == "pending":
+        return q(ctx.node.pool_nonce(a))
+    return q(ctx.node.state_at(tag).get_nonce(a))
 
 
 def get_code(ctx, params):
@@ -291,8 +295,35 @@ def devnode_subscriptions(ctx, params):
     return counts
 
 
+# ---------------------------------------------------------------- test control: the pool
+
+def devnode_set_miner_tip(ctx, params):
+    """geth's miner_setGasPrice: txs paying a lower effective tip are still accepted but not mined
+    (stuck), so a gateway's tests can make a transaction hang the way it does on a real chain."""
+    (tip,) = _args(params, 1, 1)
+    ctx.node.set_miner_tip(hexcodec.quantity(tip, "tip"))
+    return True
+
+
+def devnode_drop_pending(ctx, params):
+    """Empties the txpool while keeping the chain, as a restarted node that lost its mempool, so
+    tests can check that a signer notices and re-sends. Returns how many txs were dropped."""
+    _args(params, 0, 0)
+    return ctx.node.drop_pool()
+
+
+def txpool_status(ctx, params):
+    """geth's txpool_status, also as devnode_txpoolStatus: tests check what the pool holds."""
+    _args(params, 0, 0)
+    return {k: q(v) for k, v in ctx.node.pool_status().items()}
+
+
 METHODS = {
     "devnode_subscriptions": devnode_subscriptions,
+    "devnode_setMinerTip": devnode_set_miner_tip,
+    "devnode_dropPending": devnode_drop_pending,
+    "devnode_txpoolStatus": txpool_status,
+    "txpool_status": txpool_status,
     "eth_chainId": chain_id,
     "net_version": net_version,
     "web3_clientVersion": client_version,

@@ -12,6 +12,8 @@ Why not eth-tester's own send/mine API (REFERENCE §6):
     rendered blocks.
   * pitfall 10: it has no future-nonce queue, no fee-bump replacement, and returns
     null for a pending tx by hash; all three are implemented here.
+  * eth-tester has no miner tip either: txs whose effective tip is below `miner_tip_wei`
+    are accepted but kept out of the pending block (stuck.py), like geth's miner.gasprice.
   * pitfall 11: headers need timestamp > parent, so with sub-second blocks block
     timestamps run ahead of wall-clock time (py-evm uses max(now, parent + 1)).
     Nothing is done about it: that is how a 1-s-resolution chain must behave.
@@ -32,7 +34,7 @@ from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_tester.backends.pyevm.main import setup_tester_chain
 from eth_utils import ValidationError
 
-from . import admission, errors, ordered_trie
+from . import admission, errors, ordered_trie, stuck
 from .accounts import genesis_state
 from .render import render_block, render_tx
 
@@ -45,10 +47,11 @@ PRICE_BUMP_PERCENT = 10  # geth txpool.pricebump
 
 class Node:
     def __init__(self, chain_id, fund_addresses, balance_wei, automine=True, min_tip_wei=1,
-                 refuse_nonce_gaps=False, coinbase=b"\x00" * 20):
+                 refuse_nonce_gaps=False, coinbase=b"\x00" * 20, miner_tip_wei=0):
         self.chain_id = chain_id
         self.automine = automine
         self.min_tip_wei = min_tip_wei
+        self.miner_tip_wei = miner_tip_wei
         self.refuse_nonce_gaps = refuse_nonce_gaps
         self.coinbase = coinbase
         _, chain = setup_tester_chain(genesis_state=genesis_state(fund_addresses, balance_wei))
@@ -62,6 +65,8 @@ class Node:
         self._head_vm = None  # cached read-only VM at the head (invalidated on mining)
         self._queued = {}  # sender -> {nonce: tx}   (future nonces, geth's "queued")
         self._queued_by_hash = {}  # hash -> (tx, sender)
+        self._stuck = stuck.StuckTxs()  # accepted, nonce-ready, but below the miner's tip
+        self._releasing = False  # guards _release_stuck against re-entry through mine()
         self._open_pending()
 
     # ------------------------------------------------------------------ pending block
@@ -99,13 +104,26 @@ class Node:
     def pending_count(self):
         return len(self._txs)
 
+    def pool_nonce(self, sender):
+        """The "pending" nonce: the pending block's nonce plus the sender's stuck txs (geth's
+        pool nonce). Queued future nonces do not count, as in geth."""
+        return self._vm.state.get_nonce(sender) + self._stuck.count(sender)
+
+    def pool_status(self):
+        """txpool_status: pending = nonce-ready txs not mined yet (pending block + stuck),
+        queued = future nonces waiting for a gap to close."""
+        return {"pending": len(self._txs) + len(self._stuck), "queued": len(self._queued_by_hash)}
+
+    def _includable(self, tx):
+        return stuck.includable(tx, self.pending_base_fee, self.miner_tip_wei)
+
     # ------------------------------------------------------------------ admission
 
     def send_raw(self, raw):
         """eth_sendRawTransaction. Returns the tx hash or raises RpcError (geth's strings)."""
         builder = self._vm.get_transaction_builder()
         tx = admission.decode(builder, raw)
-        if tx.hash in self._pending_index or tx.hash in self._queued_by_hash:
+        if tx.hash in self._pending_index or tx.hash in self._queued_by_hash or tx.hash in self._stuck:
             raise errors.tx_error(errors.ALREADY_KNOWN)
         sender = admission.check_stateless(tx, self.chain_id, self.block_gas_limit, self.min_tip_wei)
         self._refresh_if_idle()
@@ -119,14 +137,25 @@ class Node:
         if admission.fee_cap(tx) < self.pending_base_fee:
             # geth's pool would park such a tx until the base fee drops; a devnode answers at once.
             raise errors.tx_error(errors.FEE_CAP_TOO_LOW)
+        pool_nonce = pending_nonce + self._stuck.count(sender)
         if tx.nonce < pending_nonce:
             self._replace_pending(tx, sender)
-        elif tx.nonce > pending_nonce:
+        elif tx.nonce < pool_nonce:
+            self._replace_stuck(tx, sender)
+        elif tx.nonce > pool_nonce:
             self._enqueue_future(tx, sender)
         else:
-            self._apply(tx, sender)
+            self._admit_next(tx, sender)
             self._promote(sender)
         return tx.hash
+
+    def _admit_next(self, tx, sender):
+        """tx carries the sender's pool nonce: into the pending block, or stuck when the miner
+        would skip it or an earlier nonce of the sender is stuck (blocks keep nonce order)."""
+        if self._stuck.count(sender) or not self._includable(tx):
+            self._stuck.append(sender, tx)
+        else:
+            self._apply(tx, sender)
 
     @staticmethod
     def _bumped_enough(old, new):
@@ -142,12 +171,99 @@ class Node:
         # from its base with the replacement. Rare, so O(block) is fine.
         entries = list(zip(self._txs, self._senders))
         entries[pos] = (tx, sender)
-        self._open_pending(self._base_header)
-        for t, s in entries:
+        self._rebuild_pending(entries)
+
+    def _replace_stuck(self, tx, sender):
+        if not self._bumped_enough(self._stuck.at(sender, tx.nonce), tx):
+            raise errors.tx_error(errors.REPLACEMENT_UNDERPRICED)
+        self._stuck.replace(sender, tx)
+        self._release_stuck()  # the bump may clear the miner's tip: then it is mined like a new tx
+
+    def _rebuild_pending(self, entries):
+        """Re-executes the pending block from its base with `entries` ((tx, sender), in order).
+        A tx the miner would now skip moves to the stuck txs with the rest of its sender's."""
+        self._releasing = True  # a block-full mine() inside must not release into a half-built block
+        try:
+            self._open_pending(self._base_header)
+            evicted = {}  # sender -> [tx], ascending nonces
+            for t, s in entries:
+                if s in evicted or not self._includable(t):
+                    evicted.setdefault(s, []).append(t)
+                    continue
+                try:
+                    self._apply(t, s, mine=False)
+                except errors.RpcError:
+                    pass  # a later tx that no longer fits (e.g. funds) is dropped, as geth would
+            for s, txs in evicted.items():
+                self._stuck.prepend(s, txs)
+            for s in self._stuck.senders():
+                first = self._stuck.first(s)
+                if first.nonce != self._vm.state.get_nonce(s):
+                    self._demote_stuck(s)
+        finally:
+            self._releasing = False
+        self._release_stuck()
+
+    def _demote_stuck(self, sender):
+        """A tx of the sender was dropped: its stuck txs now sit behind a gap, so they wait in
+        the future-nonce queue (geth demotes them to queued the same way)."""
+        nonce = self._vm.state.get_nonce(sender)
+        queue = self._queued.setdefault(sender, {})
+        for tx in self._stuck.pop_all(sender):
+            if tx.nonce >= nonce:
+                queue[tx.nonce] = tx
+                self._queued_by_hash[tx.hash] = (tx, sender)
+        if not queue:
+            del self._queued[sender]
+
+    def _release_stuck(self):
+        """Moves stuck txs the miner now takes (lower tip, a replacement, a lower base fee) into
+        the pending block, each sender's in nonce order; in automine each is mined at once."""
+        if self._releasing or not self._stuck:
+            return
+        self._releasing = True
+        try:
+            moved = True
+            while moved:  # automine: every block changes the base fee, so look again
+                moved = False
+                for sender in self._stuck.senders():
+                    moved |= self._release_sender(sender)
+        finally:
+            self._releasing = False
+
+    def _release_sender(self, sender):
+        moved = False
+        while True:
+            tx = self._stuck.first(sender)
+            if tx is None or not self._includable(tx) or tx.nonce != self._vm.state.get_nonce(sender):
+                return moved
+            self._stuck.pop_first(sender)
+            moved = True
             try:
-                self._apply(t, s, mine=False)
+                self._apply(tx, sender)
             except errors.RpcError:
-                pass  # a later tx that no longer fits (e.g. funds) is dropped, as geth would
+                self._demote_stuck(sender)  # dropped (e.g. funds): the rest waits behind the gap
+                return moved
+
+    def set_miner_tip(self, tip_wei):
+        """devnode_setMinerTip: like geth's miner_setGasPrice, the next blocks skip txs paying a
+        lower effective tip. Raising it takes such txs out of the pending block; lowering it
+        releases stuck txs (automine: mined right away)."""
+        self.miner_tip_wei = tip_wei
+        if not all(self._includable(t) for t in self._txs):
+            self._rebuild_pending(list(zip(self._txs, self._senders)))
+        self._release_stuck()
+
+    def drop_pool(self):
+        """devnode_dropPending: forgets every tx not mined yet (pending block, stuck, queued), as a
+        node restarted without its mempool would. Returns how many were dropped."""
+        dropped = len(self._txs) + len(self._stuck) + len(self._queued_by_hash)
+        if self._txs:
+            self._open_pending(self._base_header)
+        self._stuck.clear()
+        self._queued.clear()
+        self._queued_by_hash.clear()
+        return dropped
 
     def _enqueue_future(self, tx, sender):
         if self.refuse_nonce_gaps:
@@ -164,10 +280,11 @@ class Node:
         self._queued_by_hash[tx.hash] = (tx, sender)
 
     def _promote(self, sender):
-        """Moves queued txs whose nonce became next into the pending block (or mines them)."""
+        """Moves queued txs whose nonce became next into the pending block (or mines them, or
+        adds them to the sender's stuck txs)."""
         queue = self._queued.get(sender)
         while queue:
-            nonce = self._vm.state.get_nonce(sender)
+            nonce = self.pool_nonce(sender)
             for stale in [n for n in queue if n < nonce]:
                 del self._queued_by_hash[queue.pop(stale).hash]
             tx = queue.pop(nonce, None)
@@ -177,10 +294,10 @@ class Node:
             try:
                 if admission.fee_cap(tx) < self.pending_base_fee:
                     raise errors.tx_error(errors.FEE_CAP_TOO_LOW)
-                self._apply(tx, sender)
+                self._admit_next(tx, sender)
             except errors.RpcError:
                 break  # dropped; a gap remains, like geth after an eviction
-        if queue is not None and not queue:
+        if queue is not None and not queue and self._queued.get(sender) is queue:
             del self._queued[sender]
 
     def _apply(self, tx, sender, mine=None):
@@ -228,6 +345,7 @@ class Node:
         self._open_pending()
         for listener in list(self.block_listeners):
             listener(rec)
+        self._release_stuck()  # the new base fee may lift a stuck tx's effective tip
         return rec
 
     # ------------------------------------------------------------------ lookups
@@ -267,7 +385,7 @@ class Node:
         pos = self._pending_index.get(tx_hash)
         if pos is not None:
             return ("pending", render_tx(self._txs[pos], self._senders[pos]))
-        queued = self._queued_by_hash.get(tx_hash)
+        queued = self._queued_by_hash.get(tx_hash) or self._stuck.get(tx_hash)
         if queued is not None:
             return ("pending", render_tx(queued[0], queued[1]))
         try:
