@@ -18,6 +18,7 @@ public struct GatewayApplication: Sendable {
     public let journal: any Journal
     public let pipeline: SendPipeline
     public let tracker: ReceiptTracker
+    let heads: HeadsFeed
     public let dispatcher: RPCDispatcher
     public let server: GatewayServer
     private let logger: Logger
@@ -37,20 +38,37 @@ public struct GatewayApplication: Sendable {
             }
             backends.append(KeystoreBackend(directory: directory, password: SecretReference(password), logger: logger))
         }
-        let wallet = Wallet(backends: backends, refreshInterval: .seconds(configuration.wallet.refreshSeconds), logger: logger)
+        var walletSettings = configuration.wallet.settings
+        walletSettings.refreshInterval = .seconds(configuration.wallet.refreshSeconds)
+        let wallet = Wallet(backends: backends, settings: walletSettings, logger: logger)
         let journal: any Journal =
             configuration.journalPath == ":memory:" ? InMemoryJournal() : try SQLiteJournal(path: configuration.journalPath)
         let filler = TransactionFiller(node: node, settings: configuration.filler)
-        let tracker = ReceiptTracker(node: node, journal: journal, settings: configuration.receipts, logger: logger)
+        let tracker = ReceiptTracker(node: node, settings: configuration.receipts, logger: logger)
         let receipts = ReceiptSubscriptions(tracker: tracker)
-        tracker.setEventHandler { receipts.handle($0) }
-        let pipeline = SendPipeline(wallet: wallet, node: node, filler: filler, journal: journal, logger: logger) { signed, origin in
-            tracker.track(signed.hash, origin: origin)
+        var observers = SendPipeline.Observers()
+        observers.submitted = { signed, origin in tracker.track(signed.hash, origin: origin) }
+        observers.replaced = { replaced, replacement in
+            tracker.replaced(replaced, by: replacement.hash)
+            receipts.replaced(replaced, by: replacement.hash)
         }
-        let heads = HeadsFeed(hub: hub, tracker: tracker)
+        observers.settled = { hashes in tracker.forget(hashes) }
+        let pipeline = SendPipeline(wallet: wallet, node: node, filler: filler, journal: journal,
+                                    settings: configuration.send, observers: observers, logger: logger)
+        tracker.setEventHandler { event in
+            receipts.handle(event)
+            pipeline.receiptEvent(event)
+        }
+        let heads = HeadsFeed(hub: hub) { head in
+            tracker.newHead(head)
+            pipeline.newHead(head.number)
+        }
         node.setEventHandler { event in
             chainID.handle(event)
-            if case .connected = event { filler.reset() }
+            if case .connected = event {
+                filler.reset()
+                pipeline.nodeReconnected()
+            }
             hub.handle(event)
             heads.handle(event)
         }
@@ -69,14 +87,19 @@ public struct GatewayApplication: Sendable {
         self.journal = journal
         self.pipeline = pipeline
         self.tracker = tracker
+        self.heads = heads
         self.dispatcher = dispatcher
         self.server = GatewayServer(
             configuration: configuration.server, dispatcher: dispatcher,
             health: { [node, hub, wallet] in
                 let counts = hub.counts
-                return (node.isConnected, [
-                    "status": node.isConnected ? "ok" : "degraded",
+                // Ready only with a node to submit to and a wallet that has asked its backends at least once:
+                // before that, eth_accounts would answer an empty list.
+                let ready = node.isConnected && wallet.hasRefreshed
+                return (ready, [
+                    "status": ready ? "ok" : "degraded",
                     "node": node.isConnected ? "connected" : "disconnected",
+                    "wallet": wallet.hasRefreshed ? "refreshed" : "loading",
                     "accounts": .number(wallet.addresses.count),
                     "upstreamSubscriptions": .number(counts.upstream),
                     "clientSubscriptions": .number(counts.clients),
@@ -85,9 +108,10 @@ public struct GatewayApplication: Sendable {
             group: group, logger: logger)
     }
 
-    /// Node first, so the server starts with a link to forward to; the group stops them in reverse order.
+    /// Node first, so the server starts with a link to forward to; the group stops them in reverse order (the
+    /// server drains its connections while the pipeline still runs).
     public var services: [any Service] {
-        [node, wallet, tracker, JournalRecovery(pipeline: pipeline, node: node, logger: logger), server]
+        [node, hub, wallet, tracker, heads, pipeline, server]
     }
 
     public func serviceGroup(logger: Logger) -> ServiceGroup {
@@ -95,33 +119,5 @@ public struct GatewayApplication: Sendable {
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-    }
-}
-
-/// Once the node is reachable, resubmits and resumes tracking what the journal holds from before a restart.
-struct JournalRecovery: Service {
-    let pipeline: SendPipeline
-    let node: any NodeConnection
-
-    let logger: Logger
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            do {
-                try await pipeline.prepare()  // sends wait for this: request ids continue after the journal's
-            } catch {
-                logger.critical("journal cannot be read; sends wait until it can", metadata: ["error": "\(error)"])
-                return
-            }
-            while !node.isConnected {
-                try? await Task.sleep(for: .milliseconds(50))
-                if Task.isCancelled { return }
-            }
-            do { try await pipeline.recover() } catch {
-                logger.error("journal recovery failed", metadata: ["error": "\(error)"])
-            }
-        }
-        // A service that returns ends the group: stay until shutdown.
-        try? await gracefulShutdown()
     }
 }

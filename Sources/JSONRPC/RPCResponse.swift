@@ -76,9 +76,17 @@ public struct RPCNotification: Sendable, Hashable {
         self.params = params
     }
 
-    /// `{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":id,"result":…}}`
-    public static func subscription(id: String, result: JSONValue) -> RPCNotification {
-        RPCNotification(method: "eth_subscription", params: ["subscription": .string(id), "result": result])
+    /// The one encoder of `{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":id,"result":…}}`,
+    /// from the result's JSON bytes: a notification fanned out to many clients is encoded once, and only the id
+    /// differs per client.
+    public static func subscriptionBytes(id: String, result: [UInt8]) -> [UInt8] {
+        var message = Array(#"{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":""#.utf8)
+        message.reserveCapacity(message.count + id.utf8.count + 14 + result.count)
+        message += id.utf8
+        message += #"","result":"#.utf8
+        message += result
+        message += "}}".utf8
+        return message
     }
 
     public var json: JSONValue { ["jsonrpc": "2.0", "method": .string(method), "params": params] }

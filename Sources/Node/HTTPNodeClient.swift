@@ -53,7 +53,7 @@ public final class HTTPNodeClient: NodeConnection {
         state.withLockedValue { $0.eventHandler = handler }
     }
 
-    public func call(method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+    public func call(method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void) {
         let id = state.withLockedValue { state -> UInt64 in
             defer { state.nextID &+= 1 }
             return state.nextID
@@ -62,8 +62,8 @@ public final class HTTPNodeClient: NodeConnection {
         Task { completion(await post(body)) }
     }
 
-    private func post(_ body: [UInt8]) async -> Result<JSONValue, RPCError> {
-        var request = HTTPClientRequest(url: configuration.endpoint.description)
+    private func post(_ body: [UInt8]) async -> Result<JSONValue, NodeError> {
+        var request = HTTPClientRequest(url: configuration.endpoint.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
@@ -73,22 +73,22 @@ public final class HTTPNodeClient: NodeConnection {
         } catch let error as HTTPClientError {
             switch error {
             case .deadlineExceeded, .readTimeout: return .failure(NodeError.timeout)
-            case .connectTimeout: return .failure(NodeError.unavailable)  // never connected: nothing was sent
+            case .connectTimeout: return .failure(NodeError.notSent)  // never connected: nothing was sent
             default: return .failure(NodeError.connectionLost)
             }
         } catch is NIOConnectionError {
-            return .failure(NodeError.unavailable)
+            return .failure(NodeError.notSent)
         } catch {
             logger.debug("HTTP call to node failed", metadata: ["error": "\(error)"])
             return .failure(NodeError.connectionLost)
         }
         guard response.status == .ok else {
-            return .failure(.server("node answered HTTP \(response.status.code)"))
+            return .failure(.httpStatus(Int(response.status.code)))
         }
         do {
             var buffer = try await response.body.collect(upTo: configuration.maximumResponseBytes)
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-            return try RPCResponse(json: try JSONParser.parse(bytes)).outcome
+            return try RPCResponse(json: try JSONParser.parse(bytes)).outcome.mapError(NodeError.answered)
         } catch let error as RPCError {
             return .failure(NodeError.malformedResponse(error.message))
         } catch {
@@ -112,7 +112,7 @@ public final class HTTPNodeClient: NodeConnection {
                 state.reachable = true
                 return state.eventHandler
             }
-            self.logger.info("node reachable over HTTP", metadata: ["node.url": "\(self.configuration.endpoint)"])
+            self.logger.info("node reachable over HTTP", metadata: ["node.url": "\(self.configuration.endpoint.redacted)"])
             handler?(.connected)
         }
         try? await gracefulShutdown()

@@ -6,7 +6,7 @@ import JSONRPC
 public protocol NodeClient: Sendable {
     /// Sends one call upstream. `completion` runs exactly once. Responses and `events` are delivered in the order the
     /// node sent them, so a subscription's confirmation always runs before its first notification is delivered.
-    func call(method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void)
+    func call(method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void)
 
     /// Installs the single receiver of connection changes and subscription notifications (set once, before `run`).
     func setEventHandler(_ handler: @escaping @Sendable (NodeEvent) -> Void)
@@ -22,7 +22,7 @@ public enum NodeEvent: Sendable {
 }
 
 extension NodeClient {
-    public func call(method: String, params: JSONValue = .array([])) async -> Result<JSONValue, RPCError> {
+    public func call(method: String, params: JSONValue = .array([])) async -> Result<JSONValue, NodeError> {
         await withCheckedContinuation { continuation in
             call(method: method, params: params) { continuation.resume(returning: $0) }
         }
@@ -30,8 +30,8 @@ extension NodeClient {
 }
 
 extension NodeClient {
-    /// A call whose failure is thrown.
+    /// A call whose failure is thrown as the error a client would receive.
     public func call(_ method: String, _ params: [JSONValue]) async throws(RPCError) -> JSONValue {
-        try await call(method: method, params: .array(params)).get()
+        try await call(method: method, params: .array(params)).mapError(\.rpcError).get()
     }
 }

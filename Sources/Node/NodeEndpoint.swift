@@ -51,5 +51,13 @@ public struct NodeEndpoint: Sendable, Hashable, CustomStringConvertible {
         return port == defaultPort ? bracketed : "\(bracketed):\(port)"
     }
 
-    public var description: String { "\(scheme.rawValue)://\(hostHeader)\(path)" }
+    /// The full URL, path included: only for making requests, never for printing (providers put API keys in it).
+    public var url: String { "\(scheme.rawValue)://\(hostHeader)\(path)" }
+
+    /// Scheme, host and port only: what logs, errors and `check-config` show.
+    public var redacted: String {
+        "\(scheme.rawValue)://\(hostHeader)" + (path == "/" || path.isEmpty ? "/" : "/<redacted>")
+    }
+
+    public var description: String { redacted }
 }

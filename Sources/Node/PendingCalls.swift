@@ -5,7 +5,7 @@ import NIOCore
 /// Calls sent upstream and not yet answered, keyed by the upstream id the gateway gave them. Clients' own ids never
 /// reach the node: two clients may both use id 1, and a node must see distinct ids on one connection.
 struct PendingCalls {
-    typealias Completion = @Sendable (Result<JSONValue, RPCError>) -> Void
+    typealias Completion = @Sendable (Result<JSONValue, NodeError>) -> Void
 
     private struct Call {
         let deadline: NIODeadline

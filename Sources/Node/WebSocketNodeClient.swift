@@ -17,7 +17,10 @@ public final class WebSocketNodeClient: NodeConnection {
         /// How long a call may wait for its answer before the client gets -32002.
         public var requestTimeout: TimeAmount = .seconds(30)
         public var connectTimeout: TimeAmount = .seconds(10)
-        public var backoff = ReconnectBackoff()
+        /// Silence after which the node is pinged; no frame within another interval closes the link (a half-open
+        /// TCP connection would otherwise go unnoticed until TCP gives up, many minutes later).
+        public var pingInterval: TimeAmount = .seconds(10)
+        public var backoff = Backoff()
         /// Largest message accepted from the node (geth's WS read limit is 32 MiB).
         public var maximumMessageBytes = 32 * 1024 * 1024
         /// CA file for `wss://` nodes with a private CA; the system trust store otherwise.
@@ -53,7 +56,7 @@ public final class WebSocketNodeClient: NodeConnection {
 
     // MARK: Calls
 
-    public func call(method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+    public func call(method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void) {
         let deadline = NIODeadline.now() + configuration.requestTimeout
         let registered: (channel: any Channel, id: UInt64)? = state.withLockedValue { state in
             guard let channel = state.channel, !state.shuttingDown else { return nil }
@@ -61,7 +64,7 @@ public final class WebSocketNodeClient: NodeConnection {
         }
         guard let (channel, id) = registered else {
             let shuttingDown = state.withLockedValue { $0.shuttingDown }
-            completion(.failure(shuttingDown ? NodeError.shuttingDown : NodeError.unavailable))
+            completion(.failure(shuttingDown ? NodeError.shuttingDown : NodeError.notSent))
             return
         }
         let bytes = UpstreamRequest.bytes(id: id, method: method, params: params)
@@ -69,7 +72,7 @@ public final class WebSocketNodeClient: NodeConnection {
         channel.writeAndFlush(frame).whenFailure { [self] _ in
             // Never written: nothing reached the node.
             if let completion = state.withLockedValue({ $0.pending.complete(id: id) }) {
-                completion(.failure(NodeError.unavailable))
+                completion(.failure(NodeError.notSent))
             }
         }
     }
@@ -95,10 +98,14 @@ public final class WebSocketNodeClient: NodeConnection {
         guard let completion = state.withLockedValue({ $0.pending.complete(id: id) }) else { return }
         do {
             let response = try RPCResponse(json: message)
-            completion(response.outcome)
+            completion(response.outcome.mapError(NodeError.answered))
         } catch {
             completion(.failure(NodeError.malformedResponse(error.message)))
         }
+    }
+
+    fileprivate func logNodeSilent() {
+        logger.warning("node did not answer a ping; reconnecting", metadata: ["node.url": "\(configuration.endpoint.redacted)"])
     }
 
     private func emit(_ event: NodeEvent) {
@@ -143,7 +150,7 @@ public final class WebSocketNodeClient: NodeConnection {
                     break
                 }
                 backoff.reset()
-                logger.info("connected to node", metadata: ["node.url": "\(configuration.endpoint)"])
+                logger.info("connected to node", metadata: ["node.url": "\(configuration.endpoint.redacted)"])
                 emit(.connected)
                 try? await channel.closeFuture.get()
                 let failed = state.withLockedValue { state in
@@ -155,10 +162,10 @@ public final class WebSocketNodeClient: NodeConnection {
                 emit(.disconnected)
                 for completion in failed { completion(.failure(NodeError.connectionLost)) }
                 if !shuttingDown {
-                    logger.warning("node connection lost; reconnecting", metadata: ["node.url": "\(configuration.endpoint)"])
+                    logger.warning("node connection lost; reconnecting", metadata: ["node.url": "\(configuration.endpoint.redacted)"])
                 }
             } catch {
-                logger.warning("cannot connect to node", metadata: ["node.url": "\(configuration.endpoint)", "error": "\(error)"])
+                logger.warning("cannot connect to node", metadata: ["node.url": "\(configuration.endpoint.redacted)", "error": "\(error)"])
             }
             if shuttingDown { break }
             try? await Task.sleep(for: backoff.nextDelay())
@@ -183,6 +190,7 @@ public final class WebSocketNodeClient: NodeConnection {
                         // The request handler's job is done; WebSocket frames must not reach it.
                         channel.pipeline.removeHandler(name: "upgrade-request").flatMapThrowing {
                             try channel.pipeline.syncOperations.addHandlers([
+                                IdleStateHandler(readTimeout: self.configuration.pingInterval),
                                 NIOWebSocketFrameAggregator(
                                     minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
                                     maxAccumulatedFrameSize: maximumMessageBytes),
@@ -272,17 +280,34 @@ struct NodeConnectError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Hands every message from the node to the client, answers pings, and closes on a close frame.
+/// Hands every message from the node to the client, answers pings, pings a silent node (closing the link when
+/// it stays silent), and closes on a close frame.
 private final class NodeFrameHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
     private let client: WebSocketNodeClient
+    private var awaitingPong = false
 
     init(client: WebSocketNodeClient) { self.client = client }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        if awaitingPong {
+            client.logNodeSilent()
+            context.close(promise: nil)
+            return
+        }
+        awaitingPong = true
+        let ping = WebSocketFrame(fin: true, opcode: .ping, maskKey: .random(), data: context.channel.allocator.buffer(capacity: 0))
+        context.writeAndFlush(wrapOutboundOut(ping), promise: nil)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        awaitingPong = false
         switch frame.opcode {
         case .text, .binary:
             let data = frame.unmaskedData

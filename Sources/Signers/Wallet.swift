@@ -3,19 +3,40 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The gateway's accounts: address → the backend that holds the key. Several backends at once; refreshed on demand
-/// (an admin call) and on a timer (as a `Service`). Addresses are compared as bytes.
+/// The gateway's accounts: address → the backend that holds the key. Several backends at once; refreshed on a
+/// timer (as a `Service`) and by `refresh()`. Addresses are compared as bytes.
+///
+/// Every remote signature passes through here: at most `maximumConcurrentSignatures` per backend at once, each
+/// bounded by `signTimeout`, and each verified by recovery before anyone uses it.
 public final class Wallet: Service, Sendable {
+    public struct Settings: Sendable, Hashable {
+        /// A backend call that has not answered after this long fails as "backend unavailable" (retryable).
+        public var signTimeout: Duration = .seconds(10)
+        /// Signatures one backend may be computing at once; more wait their turn.
+        public var maximumConcurrentSignatures = 64
+        public var refreshInterval: Duration = .seconds(300)
+
+        public init() {}
+    }
+
     private let backends: [any KeyBackend]
-    private let refreshInterval: Duration
+    private let settings: Settings
     private let logger: Logger
     private let accountsByAddress = Mutex<[Address: (account: Account, backend: any KeyBackend)]>([:])
+    private let slots: [String: SigningSlots]
+    private let refreshed = Atomic<Bool>(false)
 
-    public init(backends: [any KeyBackend], refreshInterval: Duration = .seconds(300), logger: Logger) {
+    public init(backends: [any KeyBackend], settings: Settings = Settings(), logger: Logger) {
         self.backends = backends
-        self.refreshInterval = refreshInterval
+        self.settings = settings
         self.logger = logger
+        var slots: [String: SigningSlots] = [:]
+        for backend in backends { slots[backend.name] = SigningSlots(capacity: settings.maximumConcurrentSignatures) }
+        self.slots = slots
     }
+
+    /// Whether every backend has been asked for its accounts at least once (readiness).
+    public var hasRefreshed: Bool { refreshed.load(ordering: .acquiring) }
 
     /// Lists every backend's accounts. A backend that fails keeps its previous accounts (an outage must not make
     /// addresses vanish mid-flight); the first address wins when two backends hold the same key.
@@ -33,13 +54,15 @@ public final class Wallet: Service, Sendable {
                 logger.warning("cannot list accounts", metadata: ["signer.backend": "\(backend.name)", "error": "\(error)"])
             }
         }
-        return accountsByAddress.withLock { current in
+        let addresses = accountsByAddress.withLock { current in
             for (address, entry) in current where failed.contains(entry.account.backend) && fresh[address] == nil {
                 fresh[address] = entry
             }
             current = fresh
             return current.keys.sorted()
         }
+        refreshed.store(true, ordering: .releasing)
+        return addresses
     }
 
     public var addresses: [Address] { accountsByAddress.withLock { $0.keys.sorted() } }
@@ -48,11 +71,65 @@ public final class Wallet: Service, Sendable {
         accountsByAddress.withLock { $0[address]?.account }
     }
 
+    /// Signs with the backend that holds `address`: waits for one of the backend's slots, gives up after
+    /// `signTimeout` (a hung HSM must not hold a lane's head for ever), and verifies the signature by recovery.
     public func sign(digest: Bytes32, from address: Address) async throws(SignerError) -> Signature {
         guard let entry = accountsByAddress.withLock({ $0[address] }) else {
             throw .unknownAccount(address.checksummed)
         }
-        return try await entry.backend.sign(digest: digest, for: entry.account)
+        let signature = try await withTimeout(settings.signTimeout, backend: entry.backend.name) {
+            () async throws(SignerError) -> Signature in
+            await self.slots[entry.backend.name]?.acquire()
+            defer { self.slots[entry.backend.name]?.release() }
+            return try await entry.backend.sign(digest: digest, for: entry.account)
+        }
+        try Self.verify(signature, digest: digest, account: entry.account)
+        return signature
+    }
+
+    /// A backend's signature is used only if it recovers to the account: a misconfigured key reference, a wrong
+    /// recovery id or a corrupted answer must never become a transaction from someone else.
+    static func verify(_ signature: Signature, digest: Bytes32, account: Account) throws(SignerError) {
+        let recovered: Address
+        do {
+            recovered = try Secp256k1.recoverAddress(digest: digest, signature: signature)
+        } catch {
+            throw .invalidSignature("it does not recover to any key")
+        }
+        guard recovered == account.address else {
+            throw .invalidSignature("it recovers to \(recovered.checksummed), not to \(account.address.checksummed)")
+        }
+    }
+
+    /// Runs `body`, or fails with "backend unavailable" once `timeout` has passed. The call itself is left to finish
+    /// in the background (a blocking backend call cannot be interrupted); its slot stays taken until it does.
+    private func withTimeout(
+        _ timeout: Duration, backend: String, _ body: @escaping @Sendable () async throws(SignerError) -> Signature
+    ) async throws(SignerError) -> Signature {
+        let race = SignatureRace()
+        let result = await withCheckedContinuation { (continuation: SignatureRace.Waiter) in
+            race.state.withLock { $0.waiter = continuation }
+            let work = Task {
+                let result: Result<Signature, SignerError>
+                do throws(SignerError) { result = .success(try await body()) } catch { result = .failure(error) }
+                let (waiter, timer) = race.state.withLock { state in (state.waiter.take(), state.timer.take()) }
+                timer?.cancel()
+                waiter?.resume(returning: result)
+            }
+            let timer = Task {
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                guard let waiter = race.state.withLock({ $0.waiter.take() }) else { return }
+                work.cancel()
+                waiter.resume(returning: .failure(.backendUnavailable("\(backend) did not answer within \(timeout)")))
+            }
+            let finished = race.state.withLock { state -> Bool in
+                guard state.waiter != nil else { return true }
+                state.timer = timer
+                return false
+            }
+            if finished { timer.cancel() }
+        }
+        return try result.get()
     }
 
     /// A signature without suspending, when the account's backend can make one on this thread; `nil` otherwise.
@@ -66,9 +143,20 @@ public final class Wallet: Service, Sendable {
     public func run() async throws {
         await refresh()
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.refreshInterval) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.settings.refreshInterval) }
             guard !Task.isCancelled && !Task.isShuttingDownGracefully else { break }
             await refresh()
         }
     }
+}
+
+/// A signature racing its timeout: whoever takes the waiter first answers; the work cancels the timer so that no
+/// sleeping task outlives a signature.
+private final class SignatureRace: Sendable {
+    typealias Waiter = CheckedContinuation<Result<Signature, SignerError>, Never>
+    struct State {
+        var waiter: Waiter?
+        var timer: Task<Void, Never>?
+    }
+    let state = Mutex(State())
 }

@@ -17,8 +17,10 @@ public enum ReceiptEvent: Sendable {
 }
 
 /// Watches new heads and finds the receipts of the transactions it tracks: one `eth_getBlockReceipts` per new
-/// block (not one call per transaction), a per-hash fallback for anything pending too long, reorg-aware (a receipt
-/// whose block was replaced is looked up again), and confirmations counted up to `confirmationDepth`.
+/// block (not one call per transaction), a per-hash fallback for anything pending too long, and confirmations
+/// counted up to `confirmationDepth` while the receipt's block is canonical. Each head is linked to the known chain
+/// by `CanonicalChain` (walking back to the fork point after a reorg of any depth, filling gaps), and every receipt
+/// in an orphaned block is looked up again: found elsewhere it is reported mined again, gone it is `reorged`.
 /// Heads are processed one at a time in the order they arrive (`run` is the single consumer).
 public final class ReceiptTracker: Service, Sendable {
     public struct Settings: Sendable, Hashable {
@@ -46,13 +48,13 @@ public final class ReceiptTracker: Service, Sendable {
     private struct State: Sendable {
         var tracked: [Bytes32: Tracked] = [:]
         var lastHead: UInt64?
-        var recentHashes: [UInt64: String] = [:]
+        var chain = CanonicalChain()
         /// Receipts of the last few blocks: a transaction tracked just after its block was scanned (automining nodes
         /// announce the block before answering eth_sendRawTransaction) is found here instead of being missed.
         var recentReceipts: [Bytes32: (receipt: JSONValue, block: UInt64)] = [:]
     }
 
-    public struct Head: Sendable {
+    public struct Head: Sendable, Hashable {
         public let number: UInt64
         public let hash: String
         public let parentHash: String
@@ -65,10 +67,17 @@ public final class ReceiptTracker: Service, Sendable {
             self.hash = hash
             self.parentHash = parentHash
         }
+
+        public init(number: UInt64, hash: String, parentHash: String) {
+            self.number = number
+            self.hash = hash
+            self.parentHash = parentHash
+        }
+
+        var block: CanonicalChain.Block { .init(number: number, hash: hash, parentHash: parentHash) }
     }
 
     private let node: any NodeClient
-    private let journal: any Journal
     private let settings: Settings
     private let logger: Logger
     private let state = Mutex(State())
@@ -76,9 +85,8 @@ public final class ReceiptTracker: Service, Sendable {
     private let headsInput: AsyncStream<Head>.Continuation
     private let handler = Mutex<(@Sendable (ReceiptEvent) -> Void)?>(nil)
 
-    public init(node: any NodeClient, journal: any Journal, settings: Settings = Settings(), logger: Logger) {
+    public init(node: any NodeClient, settings: Settings = Settings(), logger: Logger) {
         self.node = node
-        self.journal = journal
         self.settings = settings
         self.logger = logger
         (heads, headsInput) = AsyncStream.makeStream(of: Head.self, bufferingPolicy: .bufferingNewest(256))
@@ -98,6 +106,19 @@ public final class ReceiptTracker: Service, Sendable {
     }
 
     public var trackedCount: Int { state.withLock { $0.tracked.count } }
+
+    /// `replacement` took the nonce of `replaced`: it is tracked for the same connection.
+    public func replaced(_ replaced: Bytes32, by replacement: Bytes32) {
+        let origin = state.withLock { $0.tracked[replaced]?.origin }
+        track(replacement, origin: origin)
+    }
+
+    /// Stops tracking hashes that can no longer be mined (their nonce was settled by another transaction).
+    public func forget(_ hashes: [Bytes32]) {
+        state.withLock { state in for hash in hashes where state.tracked[hash]?.blockNumber == nil {
+            state.tracked.removeValue(forKey: hash)
+        } }
+    }
 
     /// The receipt already found for `hash`, with its block number and the confirmations reported so far.
     public func knownReceipt(_ hash: Bytes32) -> (receipt: JSONValue, blockNumber: UInt64, confirmations: UInt64)? {
@@ -133,26 +154,29 @@ public final class ReceiptTracker: Service, Sendable {
     // MARK: Processing
 
     private func process(_ head: Head) async {
-        let (reorgFrom, catchUp) = state.withLock { state -> (UInt64?, ClosedRange<UInt64>?) in
-            var reorgFrom: UInt64? = nil
-            if let last = state.lastHead {
-                if head.number <= last || (state.recentHashes[head.number - 1].map { $0 != head.parentHash } ?? false) {
-                    reorgFrom = min(head.number, last)
+        var segment = [head.block]
+        var connected: (newBlocks: [CanonicalChain.Block], orphanedFrom: UInt64?)?
+        while connected == nil {
+            switch state.withLock({ $0.chain.connect(segment) }) {
+            case .connected(let newBlocks, let orphanedFrom):
+                connected = (newBlocks, orphanedFrom)
+            case .needBlock(let hash, let number):
+                // Walk back through parents until the new chain meets the known one.
+                let fetched = await node.call(method: "eth_getBlockByHash", params: [.string(hash), false])
+                guard case .success(let json) = fetched, let parent = Head(json: json), parent.number == number else {
+                    logger.debug("cannot fetch a parent block; the next head tries again",
+                                 metadata: ["block.hash": "\(hash)"])
+                    return
                 }
+                segment.append(parent.block)
             }
-            let first = state.lastHead.map { min($0 + 1, head.number) } ?? head.number
-            let lowest = head.number >= settings.maximumCatchUpBlocks ? max(first, head.number - settings.maximumCatchUpBlocks + 1) : first
-            state.lastHead = head.number
-            state.recentHashes[head.number] = head.hash
-            state.recentHashes = state.recentHashes.filter { $0.key + 256 > head.number }
-            return (reorgFrom, lowest...head.number)
         }
-        if let reorgFrom { await handleReorg(from: reorgFrom) }
-        if let catchUp {
-            for number in catchUp { await scanBlock(number) }
-        }
+        guard let (newBlocks, orphanedFrom) = connected else { return }
+        state.withLock { $0.lastHead = $0.chain.tip }
+        if let orphanedFrom { await handleReorg(from: orphanedFrom) }
+        for block in newBlocks.suffix(Int(settings.maximumCatchUpBlocks)) { await scanBlock(block.number) }
         await lookUpLongPending()
-        reportConfirmations(headNumber: head.number)
+        if let tip = state.withLock({ $0.chain.tip }) { reportConfirmations(headNumber: tip) }
     }
 
     private func scanBlock(_ number: UInt64) async {
@@ -191,7 +215,8 @@ public final class ReceiptTracker: Service, Sendable {
 
     private func handleReorg(from number: UInt64) async {
         let affected = state.withLock { state in
-            state.tracked.filter { ($0.value.blockNumber ?? 0) >= number && $0.value.blockNumber != nil }.map(\.key)
+            state.recentReceipts = state.recentReceipts.filter { $0.value.block < number }
+            return state.tracked.filter { ($0.value.blockNumber ?? 0) >= number && $0.value.blockNumber != nil }.map(\.key)
         }
         guard !affected.isEmpty else { return }
         logger.notice("reorg: looking receipts up again", metadata: ["block.number": "\(number)", "tx.count": "\(affected.count)"])
@@ -224,7 +249,6 @@ public final class ReceiptTracker: Service, Sendable {
         }
         guard case .some(let sender) = origin else { return }
         emit(.mined(hash: hash, receipt: receipt, blockNumber: blockNumber, origin: sender))
-        Task { try? await journal.mined(hash: hash, blockNumber: blockNumber) }
         if let headNumber { reportConfirmations(headNumber: headNumber) }
     }
 
@@ -233,6 +257,8 @@ public final class ReceiptTracker: Service, Sendable {
             var events: [ReceiptEvent] = []
             for (hash, tracked) in state.tracked {
                 guard let blockNumber = tracked.blockNumber, headNumber >= blockNumber else { continue }
+                // Only a receipt in a canonical block gains confirmations (an unknown, older block counts as such).
+                if let canonical = state.chain.hash(at: blockNumber), canonical != tracked.blockHash { continue }
                 let depth = min(headNumber - blockNumber + 1, settings.confirmationDepth)
                 if depth > tracked.reportedConfirmations {
                     for confirmations in (tracked.reportedConfirmations + 1)...depth {

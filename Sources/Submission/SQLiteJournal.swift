@@ -35,16 +35,27 @@ public final class SQLiteJournal: Journal {
             try db.create(index: "sends_hash", on: "sends", columns: ["hash"])
             try db.create(index: "sends_state", on: "sends", columns: ["state"])
         }
+        migrator.registerMigration("v2: request digests, replacements") { db in
+            try db.alter(table: "sends") { table in
+                table.add(column: "request_digest", .blob)
+                table.add(column: "replaces", .integer)
+            }
+        }
         try migrator.migrate(database)
     }
 
-    public func assigned(id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?) async throws {
+    public func assigned(id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?, requestDigest: Bytes32?,
+                         replaces: UInt64?) async throws {
         try await database.write { db in
             try db.execute(sql: """
-                INSERT INTO sends (id, sender, nonce, state, idempotency_key) VALUES (?, ?, ?, 'assigned', ?)
+                INSERT INTO sends (id, sender, nonce, state, idempotency_key, request_digest, replaces)
+                VALUES (?, ?, ?, 'assigned', ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET nonce = excluded.nonce, state = 'assigned', raw = NULL, hash = NULL,
                     updated_at = CURRENT_TIMESTAMP
-                """, arguments: [Int64(bitPattern: id), Data(from.bytes), Int64(bitPattern: nonce), idempotencyKey])
+                """, arguments: [
+                    Int64(bitPattern: id), Data(from.bytes), Int64(bitPattern: nonce), idempotencyKey,
+                    requestDigest.map { Data($0.bytes) }, replaces.map { Int64(bitPattern: $0) },
+                ])
         }
     }
 
@@ -67,25 +78,52 @@ public final class SQLiteJournal: Journal {
         }
     }
 
+    public func replaced(id: UInt64) async throws {
+        try await update(id: id, sql: "state = 'replaced'")
+    }
+
     public func mined(hash: Bytes32, blockNumber: UInt64) async throws {
         try await database.write { db in
             try db.execute(sql: """
                 UPDATE sends SET state = 'mined', block_number = ?, updated_at = CURRENT_TIMESTAMP WHERE hash = ?
                 """, arguments: [Int64(bitPattern: blockNumber), Data(hash.bytes)])
+            try db.execute(sql: """
+                UPDATE sends SET state = 'replaced', updated_at = CURRENT_TIMESTAMP
+                WHERE state IN ('signed', 'submitted') AND hash != ?
+                  AND (sender, nonce) IN (SELECT sender, nonce FROM sends WHERE hash = ?)
+                """, arguments: [Data(hash.bytes), Data(hash.bytes)])
         }
     }
 
-    public func lastUsedNonce(from: Address) async throws -> UInt64? {
+    public func unmined(hash: Bytes32) async throws {
+        try await database.write { db in
+            try db.execute(sql: """
+                UPDATE sends SET state = 'submitted', block_number = NULL, updated_at = CURRENT_TIMESTAMP
+                WHERE hash = ? AND state = 'mined'
+                """, arguments: [Data(hash.bytes)])
+        }
+    }
+
+    public func lastAcceptedNonce(from: Address) async throws -> UInt64? {
         try await database.read { db in
             try Int64.fetchOne(db, sql: """
-                SELECT MAX(nonce) FROM sends WHERE sender = ? AND state IN ('signed', 'submitted', 'mined')
+                SELECT MAX(nonce) FROM sends WHERE sender = ? AND state IN ('submitted', 'mined', 'replaced')
                 """, arguments: [Data(from.bytes)]).map { UInt64(bitPattern: $0) }
         }
     }
 
-    public func unfinished() async throws -> [JournalRecord] {
+    public func unsettled() async throws -> [JournalRecord] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sends WHERE state IN ('signed', 'submitted') ORDER BY id").compactMap(Self.record)
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM sends WHERE state IN ('signed', 'submitted') ORDER BY sender, nonce, id
+                """).compactMap(Self.record)
+        }
+    }
+
+    public func record(hash: Bytes32) async throws -> JournalRecord? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sends WHERE hash = ? ORDER BY id DESC LIMIT 1",
+                             arguments: [Data(hash.bytes)]).flatMap(Self.record)
         }
     }
 
@@ -127,9 +165,12 @@ public final class SQLiteJournal: Journal {
         let raw: Data? = row["raw"]
         let hash: Data? = row["hash"]
         let block: Int64? = row["block_number"]
+        let digest: Data? = row["request_digest"]
+        let replaces: Int64? = row["replaces"]
         return JournalRecord(
             id: UInt64(bitPattern: row["id"]), from: from, nonce: UInt64(bitPattern: row["nonce"]), state: state,
             raw: raw.map { Array($0) }, hash: hash.flatMap { Bytes32($0) }, idempotencyKey: row["idempotency_key"],
-            blockNumber: block.map { UInt64(bitPattern: $0) }, failure: row["failure"])
+            blockNumber: block.map { UInt64(bitPattern: $0) }, failure: row["failure"],
+            requestDigest: digest.flatMap { Bytes32($0) }, replaces: replaces.map { UInt64(bitPattern: $0) })
     }
 }

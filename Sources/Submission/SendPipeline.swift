@@ -3,43 +3,87 @@ import JSON
 import JSONRPC
 import Logging
 import Node
+import ServiceLifecycle
 import Signers
 import Synchronization
 
 /// `eth_sendTransaction` end to end: validate, fill, assign the nonce in the address's lane, journal, sign
-/// (concurrently), submit in nonce order, journal, answer with the hash, hand the hash to the receipt tracker.
+/// (concurrently), submit in nonce order, journal, answer with the hash; then keep every accepted transaction alive
+/// until it is mined (sent again when a node may have lost it, replaced when stuck).
 ///
-/// The lanes are values (`NonceLane`) kept under one lock that is held for microseconds and never across I/O; this
-/// class performs the actions they return. Every failure a client sees means nothing was broadcast, except a node
-/// error after submission, which is the node's own verdict on the transaction.
-public final class SendPipeline: Sendable {
+/// The lanes are values (`NonceLane`) kept under one lock that is held for microseconds and never across I/O. This
+/// `Service` carries out the actions they return, in the order they were returned, as children of its own task
+/// group: nothing outlives `run`.
+///
+/// What a client is told: a hash once the node accepted the transaction; -32603 only when nothing was broadcast;
+/// -32000 "outcome unknown" (with the hash) when bytes may have reached a node without a verdict; the node's own
+/// verdict when it refused the transaction for good (with its -32603 turned into -32000).
+public final class SendPipeline: Service, Sendable {
     public struct Settings: Sendable, Hashable {
-        /// Attempts for a signature when the backend is unavailable (throttled HSM, network).
+        /// Attempts for a signature when the backend is unavailable (throttled HSM, network, timeout).
         public var signAttempts = 3
-        /// Attempts to send a signed transaction whose first submission had an unknown outcome.
-        public var submitAttempts = 10
-        public var retryDelayMilliseconds = 200
+        /// Requests one address may have queued (not yet accepted by the node); more are refused with -32005.
+        public var maximumQueuedPerAddress = 1_024
+        /// Waits between retries of node calls and signatures.
+        public var retryBackoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        /// How a stuck transaction's fees are raised (at least geth's 10 %).
+        public var replacementBumpPercent: UInt64 = 20
+        /// The highest maxFeePerGas (or gasPrice) a replacement may pay; `nil`: no cap.
+        public var maximumFeePerGas: UInt256?
+        public var lane = NonceLane.Settings()
 
         public init() {}
     }
 
     public typealias Completion = @Sendable (Result<SignedTransaction, RPCError>) -> Void
 
+    /// What the rest of the gateway hears from the pipeline.
+    public struct Observers: Sendable {
+        /// A transaction reached the node (hash, sender, originating connection): track its receipt.
+        public var submitted: @Sendable (SignedTransaction, _ origin: UInt64?) -> Void = { _, _ in }
+        /// `replacement` took the nonce of the transaction with hash `replaced`: track both, tell the watchers.
+        public var replaced: @Sendable (_ replaced: Bytes32, _ replacement: SignedTransaction) -> Void = { _, _ in }
+        /// These hashes can no longer be mined (another transaction settled their nonce): stop tracking them.
+        public var settled: @Sendable ([Bytes32]) -> Void = { _ in }
+        public init() {}
+    }
+
     private struct Pending: Sendable {
         let from: Address
         let origin: UInt64?
         let idempotencyKey: String?
+        let requestDigest: Bytes32?
         var completions: [Completion]
+    }
+
+    /// One request as it enters the pipeline.
+    private struct Request: Sendable {
+        let transaction: TransactionRequest
+        let idempotencyKey: String?
+        let origin: UInt64?
+        let completion: Completion
+    }
+
+    private enum Work: Sendable {
+        case start(Request)
+        case lane(Address, [NonceLane.Action])
+        case recover(Address, [JournalRecord])
+        case slow(Address, NonceLane.Action)
+        case reorged(Bytes32)
+        case mined(Bytes32, UInt64)
     }
 
     private struct State: Sendable {
         var lanes: [Address: NonceLane] = [:]
         var pending: [UInt64: Pending] = [:]
-        var requestByIdempotencyKey: [String: UInt64] = [:]
+        var keys = IdempotencyKeys()
         var nextID: UInt64 = 1
-        var submitAttempts: [UInt64: Int] = [:]
-        /// Ids continue after the journal's; until then sends wait.
-        var prepared = false
+        /// Raw bytes already journaled as `signed`, by request: a retry of the same bytes does not write again.
+        var journaledHash: [UInt64: Bytes32] = [:]
+        /// Every hash the node accepted from a lane and that is not yet settled: sender and nonce.
+        var acceptedHashes: [Bytes32: (from: Address, nonce: UInt64)] = [:]
+        /// Callers of a caller-nonce request waiting for their lane's first sync.
+        var syncWaiters: [Address: [CheckedContinuation<Void, Never>]] = [:]
     }
 
     private let wallet: Wallet
@@ -48,55 +92,78 @@ public final class SendPipeline: Sendable {
     private let journal: any Journal
     private let settings: Settings
     private let logger: Logger
+    private let observers: Observers
     private let state = Mutex(State())
-    /// Told about every transaction that reached the node (hash, sender, originating connection).
-    private let onSubmitted: @Sendable (SignedTransaction, _ origin: UInt64?) -> Void
+    private let work: AsyncStream<Work>
+    private let workInput: AsyncStream<Work>.Continuation
 
     public init(wallet: Wallet, node: any NodeClient, filler: TransactionFiller, journal: any Journal,
-                settings: Settings = Settings(), logger: Logger,
-                onSubmitted: @escaping @Sendable (SignedTransaction, _ origin: UInt64?) -> Void = { _, _ in }) {
+                settings: Settings = Settings(), observers: Observers = Observers(), logger: Logger) {
         self.wallet = wallet
         self.node = node
         self.filler = filler
         self.journal = journal
         self.settings = settings
+        self.observers = observers
         self.logger = logger
-        self.onSubmitted = onSubmitted
+        (work, workInput) = AsyncStream.makeStream(of: Work.self)
     }
 
-    /// Continues request ids after the journal's and marks never-signed assignments abandoned. Sends wait for it:
-    /// a request id must never collide with a journaled one.
-    public func prepare() async throws {
+    // MARK: Service
+
+    /// Prepares from the journal (ids continue after its own; each address with unsettled records recovers before
+    /// its lane opens), then carries out work until shutdown. Requests that arrive earlier wait in the stream.
+    public func run() async throws {
+        let unsettled = try await prepare()
+        await withDiscardingTaskGroup { group in
+            for (address, records) in unsettled { workInput.yield(.recover(address, records)) }
+            await withGracefulShutdownHandler {
+                for await item in work {
+                    group.addTask { await self.carryOut(item) }
+                }
+            } onGracefulShutdown: {
+                self.workInput.finish()
+            }
+            group.cancelAll()
+        }
+        // Whatever is still unanswered is in the journal and resumes at the next start; nothing here claims more.
+        let left = state.withLock { state in
+            defer { state.pending.removeAll() }
+            return state.pending.values.flatMap(\.completions)
+        }
+        for completion in left {
+            completion(.failure(.server("the gateway stopped before this transaction's outcome was known; "
+                + "it is journaled and is resubmitted when the gateway starts again")))
+        }
+    }
+
+    private func prepare() async throws -> [Address: [JournalRecord]] {
         let maximum = try await journal.maximumID()
         let abandoned = try await journal.abandonUnsigned()
+        let unsettled = Dictionary(grouping: try await journal.unsettled(), by: \.from)
         state.withLock { state in
             state.nextID = max(state.nextID, maximum + 1)
-            state.prepared = true
+            for address in unsettled.keys {
+                state.lanes[address] = NonceLane(recovering: true, settings: settings.lane)
+            }
         }
         if abandoned > 0 {
-            logger.notice("journal: assignments that never got a signature were abandoned", metadata: ["journal.count": "\(abandoned)"])
+            logger.notice("journal: assignments that never got a signature were abandoned",
+                          metadata: ["journal.count": "\(abandoned)"])
         }
+        return unsettled
     }
 
-    private func waitUntilPrepared() async {
-        while !state.withLock({ $0.prepared }) { try? await Task.sleep(for: .milliseconds(5)) }
-    }
-
-    /// Resubmits what was signed but not seen mined (a node that has it answers "already known"), once the node is
-    /// reachable.
-    public func recover() async throws {
-        for record in try await journal.unfinished() {
-            guard let raw = record.raw, let signed = try? SignedTransaction(raw: raw) else { continue }
-            switch await sendRaw(signed) {
-            case .accepted:
-                try await journal.submitted(id: record.id)
-                onSubmitted(signed, nil)
-            case .rejected(let code, let message):
-                logger.warning("journal: resubmission refused by the node", metadata: [
-                    "signer.address": "\(record.from)", "tx.hash": "\(signed.hash)", "error": "\(code) \(message)"])
-                if record.state == .signed { try await journal.failed(id: record.id, reason: message) } else { onSubmitted(signed, nil) }
-            case .unknown:
-                onSubmitted(signed, nil)  // keep tracking; the receipt tracker will see it if it lands
+    private func carryOut(_ item: Work) async {
+        switch item {
+        case .start(let request): await start(request)
+        case .lane(let from, let actions): await perform(actions, from: from)
+        case .recover(let from, let records): await recover(from, records)
+        case .slow(let from, let action): await carryOutSlow(action, from: from)
+        case .reorged(let hash): await reorged(hash)
+        case .mined(let hash, let blockNumber):
+            do { try await journal.mined(hash: hash, blockNumber: blockNumber) } catch {
+                logger.error("journal could not record a receipt", metadata: ["tx.hash": "\(hash)", "error": "\(error)"])
             }
         }
     }
@@ -114,61 +181,263 @@ public final class SendPipeline: Sendable {
     public func send(_ request: TransactionRequest, idempotencyKey: String? = nil, origin: UInt64? = nil,
                      completion: @escaping Completion) {
         guard wallet.account(for: request.from) != nil else {
-            return completion(.failure(.unauthorized("from address \(request.from.checksummed) is not an account of this gateway")))
+            return completion(.failure(.unauthorized(
+                "from address \(request.from.checksummed) is not an account of this gateway")))
         }
-        Task { await self.start(request, idempotencyKey: idempotencyKey, origin: origin, completion: completion) }
+        if let refusal = queueRefusal(request.from) { return completion(.failure(refusal)) }
+        let request = Request(transaction: request, idempotencyKey: idempotencyKey, origin: origin, completion: completion)
+        if case .terminated = workInput.yield(.start(request)) {
+            completion(.failure(.internalError("the gateway is shutting down; nothing was sent")))
+        }
     }
 
-    private func start(_ request: TransactionRequest, idempotencyKey: String?, origin: UInt64?,
-                       completion: @escaping Completion) async {
-        await waitUntilPrepared()
-        // The id (and the idempotency key) are taken atomically: a concurrent repeat of the same key joins this
-        // request instead of racing it.
-        let claim = state.withLock { state -> (id: UInt64, joined: Bool) in
-            if let key = idempotencyKey, let existing = state.requestByIdempotencyKey[key] {
-                state.pending[existing]?.completions.append(completion)
-                return (existing, true)
-            }
+    private func queueRefusal(_ from: Address) -> RPCError? {
+        let queued = state.withLock { $0.lanes[from]?.pendingCount ?? 0 }
+        guard queued >= settings.maximumQueuedPerAddress else { return nil }
+        return .limitExceeded("too many transactions queued for \(from.checksummed) (\(queued), the limit is "
+            + "send.maxQueuedPerAddress); nothing was sent: retry once earlier ones are accepted")
+    }
+
+    private func start(_ request: Request) async {
+        let digest = request.idempotencyKey.map { _ in request.transaction.digest }
+        // The id and the idempotency key are taken atomically: a concurrent repeat of the same request joins this
+        // one instead of racing it; the same key with a different request is refused.
+        let claim = state.withLock { state -> (id: UInt64, outcome: IdempotencyKeys.Claim) in
             let id = state.nextID
-            state.nextID += 1
-            state.pending[id] = Pending(from: request.from, origin: origin, idempotencyKey: idempotencyKey, completions: [completion])
-            if let key = idempotencyKey { state.requestByIdempotencyKey[key] = id }
-            return (id, false)
-        }
-        if claim.joined { return }
-        let id = claim.id
-        do {
-            if let idempotencyKey {
-                do {
-                    if let record = try await journal.record(idempotencyKey: idempotencyKey) {
-                        return finish(id, Self.result(of: record))
-                    }
-                } catch {
-                    return finish(id, .failure(.internalError("journal unavailable: \(error)")))
+            if let key = request.idempotencyKey, let digest {
+                let outcome = state.keys.claim(key, digest: digest, id: id)
+                switch outcome {
+                case .joined(let existing):
+                    state.pending[existing]?.completions.append(request.completion)
+                    return (existing, outcome)
+                case .conflict:
+                    return (id, outcome)
+                case .claimed:
+                    break
                 }
             }
-            let transaction: Transaction
-            do throws(RPCError) {
-                transaction = try await filler.fill(request)
+            state.nextID += 1
+            state.pending[id] = Pending(
+                from: request.transaction.from, origin: request.origin, idempotencyKey: request.idempotencyKey,
+                requestDigest: digest, completions: [request.completion])
+            return (id, .claimed)
+        }
+        switch claim.outcome {
+        case .joined: return
+        case .conflict: return request.completion(.failure(Self.keyConflict(request.idempotencyKey)))
+        case .claimed: break
+        }
+        let id = claim.id
+        if let key = request.idempotencyKey {
+            do {
+                if let record = try await journal.record(idempotencyKey: key) {
+                    guard record.requestDigest == nil || record.requestDigest == digest else {
+                        return finish(id, .failure(Self.keyConflict(key)))
+                    }
+                    return finish(id, Self.result(of: record))
+                }
             } catch {
-                return finish(id, .failure(error))
+                return finish(id, .failure(.internalError("journal unavailable, nothing was sent: \(error)")))
             }
-            if request.nonce != nil {
-                return await sendWithCallerNonce(id, transaction, from: request.from, idempotencyKey: idempotencyKey, origin: origin)
+        }
+        let transaction: Transaction
+        do throws(RPCError) {
+            transaction = try await filler.fill(request.transaction)
+        } catch {
+            return finish(id, .failure(error))
+        }
+        let from = request.transaction.from
+        if let callerNonce = request.transaction.nonce {
+            return await sendWithCallerNonce(id, transaction, nonce: callerNonce, from: from, origin: request.origin)
+        }
+        let actions = state.withLock { state -> [NonceLane.Action]? in
+            guard (state.lanes[from]?.pendingCount ?? 0) < settings.maximumQueuedPerAddress else { return nil }
+            return state.lanes[from, default: NonceLane(settings: settings.lane)].enqueue(id, transaction)
+        }
+        guard let actions else { return finish(id, .failure(queueRefusal(from) ?? .limitExceeded("queue full"))) }
+        await perform(actions, from: from)
+    }
+
+    private static func keyConflict(_ key: String?) -> RPCError {
+        .invalidParams("idempotencyKey \"\(key ?? "")\" was already used for a different transaction; "
+            + "nothing was sent")
+    }
+
+    /// A caller-given nonce is a request to the lane: the next nonce is taken like any other request; the nonce of
+    /// one of the gateway's own pending transactions replaces it (fees must beat it); anything else is refused
+    /// without a trace in the journal.
+    private func sendWithCallerNonce(_ id: UInt64, _ transaction: Transaction, nonce: UInt64, from: Address,
+                                     origin: UInt64?) async {
+        for _ in 0..<3 {
+            let decision = state.withLock { state -> (NonceLane.CallerNonce, [NonceLane.Action]) in
+                var lane = state.lanes[from, default: NonceLane(settings: settings.lane)]
+                defer { state.lanes[from] = lane }
+                let verdict = lane.classify(callerNonce: nonce)
+                switch verdict {
+                case .next:
+                    guard lane.pendingCount < settings.maximumQueuedPerAddress else { return (verdict, []) }
+                    return (verdict, lane.enqueue(id, transaction))
+                case .unknown:
+                    return (verdict, lane.requestSync())
+                case .replaces, .refused:
+                    return (verdict, [])
+                }
             }
-            let actions = state.withLock { state in state.lanes[request.from, default: NonceLane()].enqueue(id, transaction) }
-            perform(actions, from: request.from)
+            switch decision.0 {
+            case .next:
+                if decision.1.isEmpty { return finish(id, .failure(queueRefusal(from) ?? .limitExceeded("queue full"))) }
+                return await perform(decision.1, from: from)
+            case .unknown:
+                for action in decision.1 { workInput.yield(.slow(from, action)) }
+                await withCheckedContinuation { continuation in
+                    let openAlready = state.withLock { state -> Bool in
+                        if state.lanes[from]?.isOpen == true { return true }
+                        state.syncWaiters[from, default: []].append(continuation)
+                        return false
+                    }
+                    if openAlready { continuation.resume() }
+                }
+            case .replaces(let old):
+                guard FeeBump.beats(transaction.fees, old.signed.transaction.fees) else {
+                    let minimum = FeeBump.minimum(over: old.signed.transaction.fees)
+                    return finish(id, .failure(.server(
+                        "replacement transaction underpriced: nonce \(nonce) is taken by the gateway's pending "
+                            + "transaction \(old.signed.hash.hex); a replacement must pay at least "
+                            + "\(Self.describe(minimum)) (+\(FeeBump.minimumPercent) %)")))
+                }
+                return finish(id, await replace(old, with: transaction, from: from, id: id, origin: origin))
+            case .refused(let expected):
+                return finish(id, .failure(.server(
+                    "nonce \(nonce) cannot be used for \(from.checksummed): the next nonce is \(expected.map(String.init) ?? "unknown"); "
+                        + "a lower nonce may only replace one of the gateway's own pending transactions")))
+            }
+        }
+        finish(id, .failure(.internalError("cannot read the account's nonce from the node; nothing was sent")))
+    }
+
+    private static func describe(_ fees: Fees) -> String {
+        switch fees {
+        case .gasPrice(let price): "gasPrice \(price)"
+        case .dynamic(let tip, let cap): "maxFeePerGas \(cap) and maxPriorityFeePerGas \(tip)"
         }
     }
+
+    // MARK: Speed-up and cancel (what wallets offer)
+
+    public enum ReplacementKind: Sendable {
+        /// The same transaction with higher fees.
+        case speedUp
+        /// A 0-value transfer to itself with higher fees: the original can then never be mined.
+        case cancel
+    }
+
+    /// Replaces the gateway's pending transaction `hash` at its nonce with bumped fees.
+    public func replace(hash: Bytes32, _ kind: ReplacementKind) async -> Result<SignedTransaction, RPCError> {
+        let found = state.withLock { state -> (Address, NonceLane.Accepted)? in
+            guard let (from, nonce) = state.acceptedHashes[hash], let accepted = state.lanes[from]?.accepted[nonce],
+                accepted.signed.hash == hash
+            else { return nil }
+            return (from, accepted)
+        }
+        guard let (from, old) = found else {
+            return .failure(.server("transaction \(hash.hex) is not a pending transaction of this gateway "
+                + "(unknown, already mined, or replaced)"))
+        }
+        guard let transaction = await bumpedTransaction(old.signed.transaction, kind, from: from) else {
+            return .failure(.server("cannot raise the fees of \(hash.hex) enough within send.maxFeePerGas"))
+        }
+        let id = state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        return await replace(old, with: transaction, from: from, id: id, origin: nil)
+    }
+
+    private func bumpedTransaction(_ old: Transaction, _ kind: ReplacementKind, from: Address) async -> Transaction? {
+        let suggested = try? await filler.suggestedFees(for: old.type)
+        guard let fees = FeeBump.bumped(old.fees, percent: settings.replacementBumpPercent, suggested: suggested,
+                                        cap: settings.maximumFeePerGas)
+        else { return nil }
+        switch kind {
+        case .speedUp:
+            return try? Transaction(type: old.type, chainId: old.chainId, nonce: old.nonce, fees: fees, gas: old.gas,
+                                    to: old.to, value: old.value, data: old.data, accessList: old.accessList)
+        case .cancel:
+            return try? Transaction(type: old.type, chainId: old.chainId, nonce: old.nonce, fees: fees, gas: 21_000,
+                                    to: from, value: .zero, data: [])
+        }
+    }
+
+    /// Signs and sends `transaction` at `old`'s nonce. Accepted: both hashes are tracked, whichever is mined
+    /// settles the nonce, and the watchers of the old one are told.
+    private func replace(_ old: NonceLane.Accepted, with transaction: Transaction, from: Address, id: UInt64,
+                         origin: UInt64?) async -> Result<SignedTransaction, RPCError> {
+        let nonce = old.signed.transaction.nonce
+        let signed: SignedTransaction
+        do {
+            try await journal.assigned(id: id, from: from, nonce: nonce, idempotencyKey: nil, requestDigest: nil,
+                                       replaces: old.id)
+        } catch {
+            return .failure(.internalError("journal unavailable, nothing was sent: \(error)"))
+        }
+        do throws(SignerError) {
+            signed = SignedTransaction(transaction: transaction,
+                                       signature: try await wallet.sign(digest: transaction.signingHash, from: from))
+        } catch {
+            try? await journal.failed(id: id, reason: error.description)
+            return .failure(.internalError("signing failed, nothing was broadcast: \(error.description)"))
+        }
+        do {
+            try await journal.signed(id: id, nonce: nonce, raw: signed.raw, hash: signed.hash)
+        } catch {
+            return .failure(.internalError("journal unavailable, nothing was sent: \(error)"))
+        }
+        var backoff = settings.retryBackoff
+        for _ in 0..<settings.lane.submitAttemptsBeforeAnswer {
+            switch await verdict(for: signed) {
+            case .accepted:
+                try? await journal.submitted(id: id)
+                try? await journal.replaced(id: old.id)
+                state.withLock { state in
+                    state.lanes[from]?.replaced(by: id, signed)
+                    state.acceptedHashes[signed.hash] = (from, nonce)
+                }
+                logger.info("transaction replaced", metadata: [
+                    "signer.address": "\(from)", "tx.nonce": "\(nonce)", "tx.hash": "\(signed.hash)",
+                    "tx.replaced": "\(old.signed.hash)"])
+                observers.submitted(signed, origin)
+                observers.replaced(old.signed.hash, signed)
+                return .success(signed)
+            case .nonceTaken:
+                try? await journal.failed(id: id, reason: "the transaction it replaces was mined first")
+                state.withLock { $0.lanes[from]?.replacementAbandoned(nonce: nonce) }
+                return .failure(.server("nonce \(nonce) is already mined (\(old.signed.hash.hex) or another "
+                    + "transaction); nothing was replaced"))
+            case .rejected(let error):
+                try? await journal.failed(id: id, reason: error.message)
+                state.withLock { $0.lanes[from]?.replacementAbandoned(nonce: nonce) }
+                return .failure(error)
+            case .nonceGap, .noVerdict:
+                try? await Task.sleep(for: backoff.nextDelay())
+            }
+        }
+        // The replacement may be at the node: track it as well; the first one mined settles the nonce.
+        state.withLock { state in
+            state.acceptedHashes[signed.hash] = (from, nonce)
+            state.lanes[from]?.replacementAbandoned(nonce: nonce)
+        }
+        observers.submitted(signed, origin)
+        return .failure(Self.outcomeUnknown(signed))
+    }
+
+    // MARK: Answers
 
     /// Answers every caller waiting on `id` and forgets the request.
     private func finish(_ id: UInt64, _ result: Result<SignedTransaction, RPCError>) {
         let pending = state.withLock { state -> Pending? in
-            state.submitAttempts.removeValue(forKey: id)
+            state.journaledHash.removeValue(forKey: id)
             let pending = state.pending.removeValue(forKey: id)
-            if let key = pending?.idempotencyKey, state.requestByIdempotencyKey[key] == id {
-                state.requestByIdempotencyKey.removeValue(forKey: key)
-            }
+            if let key = pending?.idempotencyKey { state.keys.release(key, id: id) }
             return pending
         }
         for completion in pending?.completions ?? [] { completion(result) }
@@ -185,56 +454,20 @@ public final class SendPipeline: Sendable {
 
     private static func result(of record: JournalRecord) -> Result<SignedTransaction, RPCError> {
         switch record.state {
-        case .submitted, .mined:
+        case .submitted, .mined, .replaced:
             if let raw = record.raw, let signed = try? SignedTransaction(raw: raw) { return .success(signed) }
-            return .failure(.internalError("journal record \(record.id) has no transaction"))
+            return .failure(.server("journal record \(record.id) has no transaction"))
         case .failed:
             return .failure(.server(record.failure ?? "transaction failed"))
         case .assigned, .abandoned:
-            return .failure(.internalError("an earlier request with this idempotency key did not complete; nothing was broadcast by it"))
+            return .failure(.internalError(
+                "an earlier request with this idempotency key did not complete; nothing was broadcast by it"))
         case .signed:
             // Signed and possibly sent: never -32603 (clients retry that), and the hash lets the caller look.
-            return .failure(.server("an earlier request with this idempotency key was signed but its submission outcome is unknown",
-                                    data: record.hash.map { .string($0.hex) }))
+            return .failure(.server(
+                "an earlier request with this idempotency key was signed but its submission outcome is unknown",
+                data: record.hash.map { .string($0.hex) }))
         }
-    }
-
-    /// A caller-chosen nonce bypasses the lane (the caller owns the ordering); a collision with the lane surfaces as
-    /// the node's "nonce too low", after which the lane resyncs.
-    private func sendWithCallerNonce(_ id: UInt64, _ transaction: Transaction, from: Address, idempotencyKey: String?,
-                                     origin: UInt64?) async {
-        let signed: SignedTransaction
-        do {
-            try await journal.assigned(id: id, from: from, nonce: transaction.nonce, idempotencyKey: idempotencyKey)
-            let signature = try await wallet.sign(digest: transaction.signingHash, from: from)
-            signed = SignedTransaction(transaction: transaction, signature: signature)
-            try await journal.signed(id: id, nonce: transaction.nonce, raw: signed.raw, hash: signed.hash)
-        } catch let error as SignerError {
-            try? await journal.failed(id: id, reason: error.description)
-            return finish(id, .failure(.internalError("signing failed, nothing was broadcast: \(error.description)")))
-        } catch {
-            return finish(id, .failure(.internalError("journal unavailable, nothing was broadcast: \(error)")))
-        }
-        for attempt in 1...settings.submitAttempts {
-            switch await sendRaw(signed) {
-            case .accepted:
-                // Broadcast: from here on only the hash is the truth; a journal hiccup must not turn it into an error.
-                do { try await journal.submitted(id: id) } catch {
-                    logger.error("journal could not record a submission", metadata: ["tx.hash": "\(signed.hash)", "error": "\(error)"])
-                }
-                onSubmitted(signed, origin)
-                return finish(id, .success(signed))
-            case .rejected(let code, let message):
-                try? await journal.failed(id: id, reason: message)
-                return finish(id, .failure(RPCError(code: code, message: message)))
-            case .unknown where attempt < settings.submitAttempts:
-                try? await Task.sleep(for: .milliseconds(settings.retryDelayMilliseconds * attempt))
-            case .unknown:
-                break
-            }
-        }
-        onSubmitted(signed, origin)  // tracked: if it lands, the receipt tracker will see it
-        finish(id, .failure(Self.outcomeUnknown(signed)))
     }
 
     static func outcomeUnknown(_ signed: SignedTransaction) -> RPCError {
@@ -244,137 +477,161 @@ public final class SendPipeline: Sendable {
 
     // MARK: Performing lane actions
 
-    private func perform(_ actions: [NonceLane.Action], from: Address) {
+    private func lane(_ from: Address, _ event: (inout NonceLane) -> [NonceLane.Action]) -> [NonceLane.Action] {
+        state.withLock { state in event(&state.lanes[from, default: NonceLane(settings: settings.lane)]) }
+    }
+
+    /// Carries out one batch of a lane's actions in order: answers and journal writes here, node calls and
+    /// signatures as sibling work items (in the order given), so that nothing waits behind a slow signature.
+    private func perform(_ actions: [NonceLane.Action], from: Address) async {
+        var later: [NonceLane.Action] = []
         for action in actions {
             switch action {
-            case .sync:
-                Task { await sync(from) }
-            case .sign(let id, let transaction, let attempt):
-                Task { await sign(id, transaction, attempt: attempt, from: from) }
-            case .submit(let id, let signed):
-                Task { await submit(id, signed, from: from) }
             case .succeeded(let id, let signed):
-                Task { await succeed(id, signed) }
+                await succeed(id, signed, from: from)
             case .failed(let id, let failure):
-                Task { await fail(id, failure) }
+                await fail(id, failure)
+            case .outcomeUnknown(let id, let signed):
+                answerEarly(id, .failure(Self.outcomeUnknown(signed)))
+            default:
+                later.append(action)
             }
+        }
+        // Each slow action is its own work item: siblings run concurrently, none waits behind another's I/O.
+        for action in later { workInput.yield(.slow(from, action)) }
+    }
+
+    private func carryOutSlow(_ action: NonceLane.Action, from: Address) async {
+        switch action {
+        case .sync: await sync(from)
+        case .sign(let id, let transaction, let token): await sign(id, transaction, token: token, from: from)
+        case .submit(let id, let signed, let token): await submit(id, signed, token: token, from: from)
+        case .retrySubmit(let id, let token, let failures):
+            try? await Task.sleep(for: settings.retryBackoff.delay(afterFailures: failures - 1))
+            await perform(lane(from) { $0.retryDue(id, token: token) }, from: from)
+        case .rebroadcast(let transactions): await rebroadcast(transactions)
+        case .replaceStuck(let id, let signed): await replaceStuck(id, signed, from: from)
+        case .succeeded, .failed, .outcomeUnknown: await perform([action], from: from)
         }
     }
 
-    private func lane(_ from: Address, _ event: (inout NonceLane) -> [NonceLane.Action]) {
-        let actions = state.withLock { state in event(&state.lanes[from, default: NonceLane()]) }
-        perform(actions, from: from)
-    }
-
-    /// Initial nonce = max(node's pending count, journal's last used + 1): neither a restart nor transactions sent
-    /// around the gateway can make a nonce repeat.
+    /// The lane's first nonce = max(node's pending count, journal's last accepted + 1): neither a restart nor
+    /// transactions sent around the gateway can make a nonce repeat.
     private func sync(_ from: Address) async {
-        var delay = settings.retryDelayMilliseconds
-        for attempt in 1...settings.submitAttempts {
+        var backoff = settings.retryBackoff
+        for attempt in 1...settings.lane.unsentAttemptsBeforeFailure {
             let counted = await node.call(method: "eth_getTransactionCount", params: [.string(from.lowercaseHex), "pending"])
             if case .success(let value) = counted, let text = value.stringValue, let pending = try? Hex.decodeQuantity(text) {
+                let actions: [NonceLane.Action]
                 do {
-                    let journaled = try await journal.lastUsedNonce(from: from).map { $0 + 1 } ?? 0
-                    return lane(from) { $0.synced(nonce: max(pending, journaled)) }
+                    let journaled = try await journal.lastAcceptedNonce(from: from).map { $0 + 1 } ?? 0
+                    actions = lane(from) { $0.synced(nonce: max(pending, journaled)) }
                 } catch {
-                    return lane(from) { $0.syncFailed(.nodeUnavailable("journal unavailable: \(error)")) }
+                    actions = lane(from) { $0.syncFailed(.nodeUnavailable("journal unavailable: \(error)")) }
                 }
+                resumeSyncWaiters(from)
+                return await perform(actions, from: from)
             }
             logger.warning("cannot read the account's nonce from the node", metadata: [
                 "signer.address": "\(from)", "attempt": "\(attempt)", "error": "\(counted)"])
-            try? await Task.sleep(for: .milliseconds(delay))
-            delay = min(delay * 2, 5_000)
+            guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { break }
         }
-        lane(from) { $0.syncFailed(.nodeUnavailable("cannot read the account's nonce from the node")) }
+        let actions = lane(from) { $0.syncFailed(.nodeUnavailable("cannot read the account's nonce from the node")) }
+        resumeSyncWaiters(from)
+        await perform(actions, from: from)
     }
 
-    private func sign(_ id: UInt64, _ transaction: Transaction, attempt: Int, from: Address) async {
-        let idempotencyKey = state.withLock { $0.pending[id]?.idempotencyKey }
+    private func resumeSyncWaiters(_ from: Address) {
+        let waiters = state.withLock { $0.syncWaiters.removeValue(forKey: from) ?? [] }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func sign(_ id: UInt64, _ transaction: Transaction, token: Int, from: Address) async {
+        let request = state.withLock { $0.pending[id] }
         do {
-            try await journal.assigned(id: id, from: from, nonce: transaction.nonce, idempotencyKey: idempotencyKey)
+            try await journal.assigned(id: id, from: from, nonce: transaction.nonce,
+                                       idempotencyKey: request?.idempotencyKey, requestDigest: request?.requestDigest,
+                                       replaces: nil)
         } catch {
-            return lane(from) { $0.signFailed(id, attempt: attempt, .backendUnavailable("journal unavailable: \(error)")) }
+            let failure = SignerError.backendUnavailable("journal unavailable: \(error)")
+            return await perform(lane(from) { $0.signFailed(id, token: token, failure) }, from: from)
         }
         var lastError = SignerError.backendUnavailable("not attempted")
+        var backoff = settings.retryBackoff
         for round in 1...settings.signAttempts {
-            do {
+            do throws(SignerError) {
                 let signature = try await wallet.sign(digest: transaction.signingHash, from: from)
                 let signed = SignedTransaction(transaction: transaction, signature: signature)
-                return lane(from) { $0.signed(id, attempt: attempt, signed) }
+                return await perform(lane(from) { $0.signed(id, token: token, signed) }, from: from)
             } catch {
                 lastError = error
                 guard !error.isPermanent, round < settings.signAttempts else { break }
-                try? await Task.sleep(for: .milliseconds(settings.retryDelayMilliseconds * round))
+                try? await Task.sleep(for: backoff.nextDelay())
             }
         }
         logger.warning("signing failed", metadata: ["signer.address": "\(from)", "error": "\(lastError)"])
-        lane(from) { $0.signFailed(id, attempt: attempt, lastError) }
+        await perform(lane(from) { $0.signFailed(id, token: token, lastError) }, from: from)
     }
 
-    private func submit(_ id: UInt64, _ signed: SignedTransaction, from: Address) async {
-        do {
-            try await journal.signed(id: id, nonce: signed.transaction.nonce, raw: signed.raw, hash: signed.hash)
-        } catch {
-            return lane(from) { $0.submitFailed(id, code: -32603, message: "journal unavailable: \(error)") }
+    private func submit(_ id: UInt64, _ signed: SignedTransaction, token: Int, from: Address) async {
+        // The signed bytes are journaled once, before they first leave the gateway; a retry of the same bytes
+        // never rewrites the journal (a failed rewrite must not turn a possible broadcast into an error).
+        let journaled = state.withLock { $0.journaledHash[id] == signed.hash }
+        if !journaled {
+            do {
+                try await journal.signed(id: id, nonce: signed.transaction.nonce, raw: signed.raw, hash: signed.hash)
+                state.withLock { $0.journaledHash[id] = signed.hash }
+            } catch {
+                let error = RPCError.internalError("journal unavailable, nothing was broadcast: \(error)")
+                return await perform(lane(from) { $0.submissionAnswered(id, token: token, .rejected(error)) }, from: from)
+            }
         }
-        switch await sendRaw(signed) {
+        let answer = await verdict(for: signed)
+        if case .noVerdict = answer {
+            logger.warning("submission outcome unknown; the same bytes will be sent again", metadata: [
+                "signer.address": "\(from)", "tx.hash": "\(signed.hash)"])
+        }
+        await perform(lane(from) { $0.submissionAnswered(id, token: token, answer) }, from: from)
+    }
+
+    /// One submission, classified for the lane. "Nonce too low" is a verdict only with proof: our own hash at
+    /// the node means it was accepted (an earlier try whose answer was lost); an unknown hash means another
+    /// transaction took the nonce.
+    private func verdict(for signed: SignedTransaction) async -> NonceLane.Answer {
+        let outcome = await node.call(method: "eth_sendRawTransaction", params: [.string(Hex.encode(signed.raw))])
+        switch SubmissionVerdict(outcome) {
         case .accepted:
-            lane(from) { $0.submitted(id) }
-        case .rejected(let code, let message):
-            lane(from) { $0.submitFailed(id, code: code, message: message) }
-        case .unknown(let error):
-            let attempts = state.withLock { state -> Int in
-                state.submitAttempts[id, default: 0] += 1
-                return state.submitAttempts[id]!
-            }
-            logger.warning("submission outcome unknown; sending the same bytes again", metadata: [
-                "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "attempt": "\(attempts)", "error": "\(error)"])
-            if attempts == settings.submitAttempts {
-                // The client is not kept waiting for ever; the lane keeps resending (nothing after it may go first).
-                answerEarly(id, .failure(Self.outcomeUnknown(signed)))
-            }
-            try? await Task.sleep(for: .milliseconds(settings.retryDelayMilliseconds * min(attempts, 10)))
-            lane(from) { $0.submissionUnknown(id) }
-        }
-    }
-
-    private enum SubmissionOutcome {
-        case accepted
-        case rejected(code: Int, message: String)
-        case unknown(RPCError)
-    }
-
-    private func sendRaw(_ signed: SignedTransaction) async -> SubmissionOutcome {
-        switch await node.call(method: "eth_sendRawTransaction", params: [.string(Hex.encode(signed.raw))]) {
-        case .success:
             return .accepted
-        case .failure(let error) where error.message.hasPrefix("already known"):
-            return .accepted
-        case .failure(let error) where error.message.hasPrefix("nonce too low"):
-            // After an earlier attempt with an unknown outcome, "nonce too low" may be our own transaction, mined:
-            // only a node that answers "no such transaction" makes it a rejection.
+        case .nonceUsed:
             switch await node.call(method: "eth_getTransactionByHash", params: [.string(signed.hash.hex)]) {
             case .success(let found) where !found.isNull: return .accepted
-            case .success: return .rejected(code: error.code, message: error.message)
-            case .failure(let lookup): return .unknown(lookup)
+            case .success: return .nonceTaken
+            case .failure(let lookup): return .noVerdict(mayHaveReachedNode: lookup.mayHaveReachedNode || true)
             }
-        case .failure(let error) where NodeError.isTransportFailure(error):
-            // The link failed (or a proxy answered for the node): the node may have the transaction.
-            return .unknown(error)
-        case .failure(let error):
-            return .rejected(code: error.code, message: error.message)
+        case .nonceOccupied:
+            return .nonceTaken
+        case .nonceGap:
+            return .nonceGap
+        case .retryLater(_, let mayHaveReachedNode):
+            return .noVerdict(mayHaveReachedNode: mayHaveReachedNode)
+        case .rejected(let error):
+            return .rejected(error)
         }
     }
 
-    private func succeed(_ id: UInt64, _ signed: SignedTransaction) async {
+    private func succeed(_ id: UInt64, _ signed: SignedTransaction, from: Address) async {
         do {
             try await journal.submitted(id: id)
         } catch {
             // The transaction is on its way; the hash is still the truth. Tracking continues from memory.
-            logger.error("journal could not record a submission", metadata: ["tx.hash": "\(signed.hash)", "error": "\(error)"])
+            logger.error("journal could not record a submission",
+                         metadata: ["tx.hash": "\(signed.hash)", "error": "\(error)"])
         }
-        let origin = state.withLock { $0.pending[id]?.origin }
-        onSubmitted(signed, origin)
+        let origin = state.withLock { state -> UInt64? in
+            state.acceptedHashes[signed.hash] = (from, signed.transaction.nonce)
+            return state.pending[id]?.origin
+        }
+        observers.submitted(signed, origin)
         // The idempotency key is released only now, after the journal says "submitted": a repeat that arrives later
         // reads the journal and gets the same hash.
         finish(id, .success(signed))
@@ -383,15 +640,165 @@ public final class SendPipeline: Sendable {
     private func fail(_ id: UInt64, _ failure: NonceLane.LaneFailure) async {
         let error: RPCError
         switch failure {
-        case .signing(let signerError): error = .internalError("signing failed, nothing was broadcast: \(signerError.description)")
-        case .rejectedByNode(let code, let message): error = RPCError(code: code, message: message)
-        case .nodeUnavailable(let detail): error = .internalError("\(detail); nothing was broadcast")
+        case .signing(let signerError):
+            error = .internalError("signing failed, nothing was broadcast: \(signerError.description)")
+        case .rejectedByNode(let rejection):
+            error = rejection
+        case .nodeUnavailable(let detail):
+            error = .internalError("\(detail); nothing was broadcast")
         }
         try? await journal.failed(id: id, reason: error.message)
         finish(id, .failure(error))
     }
 
-    /// Requests per address not yet answered (for /status).
+    // MARK: Accepted transactions: resend, replace, settle
+
+    private func rebroadcast(_ transactions: [SignedTransaction]) async {
+        for signed in transactions {
+            if case .retryLater = SubmissionVerdict(
+                await node.call(method: "eth_sendRawTransaction", params: [.string(Hex.encode(signed.raw))]))
+            {
+                return  // the node is away: the next head or reconnection sends them again
+            }
+        }
+    }
+
+    private func replaceStuck(_ id: UInt64, _ signed: SignedTransaction, from: Address) async {
+        guard let transaction = await bumpedTransaction(signed.transaction, .speedUp, from: from) else {
+            logger.warning("a stuck transaction cannot be replaced within send.maxFeePerGas", metadata: [
+                "signer.address": "\(from)", "tx.hash": "\(signed.hash)"])
+            state.withLock { $0.lanes[from]?.replacementAbandoned(nonce: signed.transaction.nonce) }
+            return
+        }
+        let (newID, old) = state.withLock { state -> (UInt64, NonceLane.Accepted?) in
+            defer { state.nextID += 1 }
+            return (state.nextID, state.lanes[from]?.accepted[signed.transaction.nonce])
+        }
+        guard let old, old.signed.hash == signed.hash else { return }
+        if case .failure(let error) = await replace(old, with: transaction, from: from, id: newID, origin: nil) {
+            logger.warning("a stuck transaction could not be replaced", metadata: [
+                "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "error": "\(error)"])
+        }
+    }
+
+    /// A new head: every lane's accepted transactions are sent again now and then, and replaced once stuck.
+    public func newHead(_ number: UInt64) {
+        let work = state.withLock { state -> [(Address, [NonceLane.Action])] in
+            var work: [(Address, [NonceLane.Action])] = []
+            for address in state.lanes.keys {
+                let actions = state.lanes[address]!.newHead(number)
+                if !actions.isEmpty { work.append((address, actions)) }
+            }
+            return work
+        }
+        for (address, actions) in work { workInput.yield(.lane(address, actions)) }
+    }
+
+    /// The node link is back: a restarted node may have lost its pool, so every accepted transaction goes again.
+    public func nodeReconnected() {
+        let work = state.withLock { state in
+            state.lanes.compactMap { address, lane -> (Address, [NonceLane.Action])? in
+                let actions = lane.reconnected()
+                return actions.isEmpty ? nil : (address, actions)
+            }
+        }
+        for (address, actions) in work { workInput.yield(.lane(address, actions)) }
+    }
+
+    /// What the receipt tracker saw: a mined hash settles its nonce (and every other hash of it); a reorged one is
+    /// pending again.
+    public func receiptEvent(_ event: ReceiptEvent) {
+        switch event {
+        case .mined(let hash, _, let blockNumber, _):
+            let settled = state.withLock { state -> [Bytes32] in
+                guard let (from, nonce) = state.acceptedHashes[hash] else { return [] }
+                state.lanes[from]?.mined(nonce: nonce)
+                let settled = state.acceptedHashes.filter { $0.value.from == from && $0.value.nonce <= nonce }.map(\.key)
+                for other in settled { state.acceptedHashes.removeValue(forKey: other) }
+                return settled.filter { $0 != hash }
+            }
+            if !settled.isEmpty { observers.settled(settled) }
+            workInput.yield(.mined(hash, blockNumber))
+        case .reorged(let hash):
+            workInput.yield(.reorged(hash))
+        case .confirmed:
+            break
+        }
+    }
+
+    private func reorged(_ hash: Bytes32) async {
+        guard let record = try? await journal.record(hash: hash), let raw = record.raw,
+            let signed = try? SignedTransaction(raw: raw)
+        else { return }
+        try? await journal.unmined(hash: hash)
+        state.withLock { state in
+            state.lanes[record.from]?.unmined(NonceLane.Accepted(id: record.id, signed: signed))
+            state.acceptedHashes[hash] = (record.from, record.nonce)
+        }
+        workInput.yield(.lane(record.from, [.rebroadcast([signed])]))
+    }
+
+    // MARK: Recovery
+
+    /// Settles the journal's unsettled records of one address, in nonce order, before its lane opens: each is sent
+    /// again until the node gives a verdict. A record whose nonce another transaction took is marked so and
+    /// skipped; the ones the node holds become the lane's accepted transactions.
+    private func recover(_ from: Address, _ records: [JournalRecord]) async {
+        var accepted: [UInt64: NonceLane.Accepted] = [:]
+        var backoff = settings.retryBackoff
+        recordLoop: for record in records {
+            guard let raw = record.raw, let signed = try? SignedTransaction(raw: raw) else {
+                try? await journal.failed(id: record.id, reason: "journal record has no readable transaction")
+                continue
+            }
+            var gaps = 0
+            while !Task.isCancelled {
+                switch await verdict(for: signed) {
+                case .accepted:
+                    if record.state == .signed { try? await journal.submitted(id: record.id) }
+                    if let previous = accepted[record.nonce] { try? await journal.replaced(id: previous.id) }
+                    accepted[record.nonce] = NonceLane.Accepted(id: record.id, signed: signed)
+                    state.withLock { $0.acceptedHashes[signed.hash] = (from, record.nonce) }
+                    observers.submitted(signed, nil)
+                    backoff.reset()
+                    continue recordLoop
+                case .nonceTaken:
+                    let reason = accepted[record.nonce] != nil
+                        ? "replaced by a later transaction of the gateway at the same nonce"
+                        : "nonce \(record.nonce) was taken by another transaction"
+                    logger.warning("journal: a transaction can no longer be mined", metadata: [
+                        "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "reason": "\(reason)"])
+                    if accepted[record.nonce] != nil {
+                        try? await journal.replaced(id: record.id)
+                    } else {
+                        try? await journal.failed(id: record.id, reason: reason)
+                    }
+                    continue recordLoop
+                case .rejected(let error):
+                    logger.warning("journal: resubmission refused by the node", metadata: [
+                        "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "error": "\(error)"])
+                    try? await journal.failed(id: record.id, reason: error.message)
+                    continue recordLoop
+                case .nonceGap:
+                    gaps += 1
+                    if gaps >= settings.lane.unsentAttemptsBeforeFailure {
+                        try? await journal.failed(id: record.id, reason: "the node lacks earlier nonces")
+                        continue recordLoop
+                    }
+                    try? await Task.sleep(for: backoff.nextDelay())
+                case .noVerdict:
+                    try? await Task.sleep(for: backoff.nextDelay())
+                }
+            }
+            return  // shutting down: the lane stays closed; the journal still holds the rest
+        }
+        let actions = lane(from) { $0.recovered(accepted: Array(accepted.values)) }
+        logger.info("journal: address recovered", metadata: [
+            "signer.address": "\(from)", "tx.count": "\(records.count)", "tx.pending": "\(accepted.count)"])
+        await perform(actions, from: from)
+    }
+
+    /// Requests per address not yet answered.
     public var queueDepths: [Address: Int] {
         state.withLock { state in state.lanes.mapValues(\.pendingCount).filter { $0.value > 0 } }
     }

@@ -143,6 +143,18 @@ public final class TransactionFiller: Sendable {
         return try await feeData().baseFee == nil ? (request.accessList == nil ? .legacy : .accessList) : .dynamicFee
     }
 
+    /// Today's fees for a transaction of `type`, as `fill` would choose them (a replacement pays at least these).
+    public func suggestedFees(for type: TransactionType) async throws(RPCError) -> Fees {
+        let data = try await feeData()
+        switch type {
+        case .legacy, .accessList:
+            return .gasPrice(data.gasPrice)
+        case .dynamicFee:
+            let cap = (data.baseFee ?? .zero) * UInt256(UInt64(settings.baseFeeMultiplier)) + data.tip
+            return .dynamic(maxPriorityFeePerGas: data.tip, maxFeePerGas: cap)
+        }
+    }
+
     private func feeData() async throws(RPCError) -> FeeData {
         let now = ContinuousClock.now
         if let cached = feeCache.withLock({ $0 }), now - cached.fetched < .milliseconds(settings.feeCacheMilliseconds) {
@@ -168,6 +180,6 @@ public final class TransactionFiller: Sendable {
     }
 
     private func call(_ method: String, _ params: [JSONValue]) async throws(RPCError) -> JSONValue {
-        try await node.call(method: method, params: .array(params)).get()
+        try await node.call(method, params)
     }
 }

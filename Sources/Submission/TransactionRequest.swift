@@ -94,3 +94,23 @@ public struct TransactionRequest: Sendable, Hashable {
         return .object(object)
     }
 }
+
+extension TransactionRequest {
+    /// A digest of every field the caller gave, stable across versions and restarts: an idempotency key is bound to
+    /// it, so that the same key with a different transaction is refused instead of answered with the first hash.
+    public var digest: Bytes32 {
+        func text(_ value: (some CustomStringConvertible)?) -> String { value.map { "\($0)" } ?? "-" }
+        let accessListText = accessList.map { list in
+            list.map { entry in entry.address.lowercaseHex + ":" + entry.storageKeys.map(\.hex).joined(separator: ",") }
+                .joined(separator: ";")
+        }
+        let fields = [
+            "from=" + from.lowercaseHex, "to=" + (to?.lowercaseHex ?? "-"), "gas=" + text(gas),
+            "gasPrice=" + text(gasPrice), "maxFeePerGas=" + text(maxFeePerGas),
+            "maxPriorityFeePerGas=" + text(maxPriorityFeePerGas), "value=" + text(value), "nonce=" + text(nonce),
+            "data=" + Hex.encode(data), "chainId=" + text(chainId), "accessList=" + (accessListText ?? "-"),
+            "type=" + text(type?.rawValue),
+        ]
+        return Keccak256.hash(Array(fields.joined(separator: "\n").utf8))
+    }
+}

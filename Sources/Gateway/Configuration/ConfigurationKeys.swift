@@ -1,4 +1,6 @@
+import Ethereum
 import Logging
+import Node
 import Signers
 
 /// The table of configuration keys: dotted YAML path, environment variable, meaning, and how a value is applied.
@@ -94,13 +96,18 @@ public enum ConfigurationKeys {
         .integer("limits.maxBatchItems", "Items in one JSON-RPC batch (geth: 1000).", range: 1...100_000, \.server.rpcLimits.maximumBatchItems),
         .integer("limits.maxBatchResponseBytes", "Batch response size after which items get -32003 (geth: 25 000 000).",
                  range: 1024...(1 << 31), \.server.rpcLimits.maximumBatchResponseBytes),
-        .string("node.url", "The node: ws:// or wss:// (subscriptions), or http:// or https://.", \.node.url),
+        ConfigurationKey(
+            path: "node.url", documentation: "The node: ws:// or wss:// (subscriptions), or http:// or https://. Printed without its path (API keys).",
+            apply: { configuration, text in configuration.node.url = text },
+            current: { configuration in NodeEndpoint(url: configuration.node.url)?.redacted ?? "<invalid>" }),
         .integer("node.requestTimeoutSeconds", "How long a proxied call waits for the node (then -32002).",
                  range: 1...3600, \.node.requestTimeoutSeconds),
         .integer("node.reconnectInitialMilliseconds", "First delay before reconnecting to the node.", range: 1...600_000,
                  \.node.reconnectInitialMilliseconds),
         .integer("node.reconnectMaximumMilliseconds", "Longest delay between reconnection attempts.", range: 1...600_000,
                  \.node.reconnectMaximumMilliseconds),
+        .integer("node.pingIntervalSeconds", "Silence after which the node is pinged; no answer within another interval reconnects.",
+                 range: 1...3600, \.node.pingIntervalSeconds),
         .optionalString("node.caFile", "CA bundle (PEM) for a wss:// node signed by a private CA.", \.node.caFile),
         .optionalString("keystore.directory", "Directory of Web3 Secret Storage v3 keystore files (enables the keystore backend).",
                         \.wallet.keystoreDirectory),
@@ -110,11 +117,58 @@ public enum ConfigurationKeys {
             current: { $0.wallet.keystorePassword.map { SecretReference($0).description } }),
         .integer("wallet.refreshSeconds", "How often backends are asked for their accounts again.", range: 1...86_400,
                  \.wallet.refreshSeconds),
+        ConfigurationKey(
+            path: "signers.signTimeoutSeconds", documentation: "A backend signature unanswered this long fails (and is retried).",
+            apply: { configuration, text throws(ConfigurationError) in
+                guard let value = Int(text), (1...600).contains(value) else {
+                    throw ConfigurationError("signers.signTimeoutSeconds: \"\(text)\" is not a whole number in 1…600")
+                }
+                configuration.wallet.settings.signTimeout = .seconds(value)
+            }, current: { String($0.wallet.settings.signTimeout.components.seconds) }),
+        .integer("signers.maxConcurrentSignatures", "Signatures one backend may be computing at once; more wait.",
+                 range: 1...10_000, \.wallet.settings.maximumConcurrentSignatures),
         .string("journal.path", "SQLite file of the send journal (:memory: for none).", \.journalPath),
         .integer("send.gasMarginPercent", "Added to eth_estimateGas when the caller gives no gas.", range: 0...1_000,
                  \.filler.gasMarginPercent),
         .integer("send.baseFeeMultiplier", "maxFeePerGas = multiplier × next base fee + tip, when not given.", range: 1...100,
                  \.filler.baseFeeMultiplier),
+        .integer("send.maxQueuedPerAddress", "Transactions one address may have queued before the node accepted them; more get -32005.",
+                 range: 1...1_000_000, \.send.maximumQueuedPerAddress),
+        .integer("send.signWindow", "Queued transactions of one address that may be signing at once.",
+                 range: 1...10_000, \.send.lane.signWindow),
+        ConfigurationKey(
+            path: "send.rebroadcastEveryBlocks", documentation: "Accepted but unmined transactions are sent again every this many blocks (0: never).",
+            apply: { configuration, text throws(ConfigurationError) in
+                guard let value = UInt64(text), value <= 10_000 else {
+                    throw ConfigurationError("send.rebroadcastEveryBlocks: \"\(text)\" is not a whole number in 0…10000")
+                }
+                configuration.send.lane.rebroadcastEveryBlocks = value
+            }, current: { String($0.send.lane.rebroadcastEveryBlocks) }),
+        ConfigurationKey(
+            path: "send.replaceAfterBlocks", documentation: "An accepted transaction unmined this many blocks is replaced with higher fees (0: never).",
+            apply: { configuration, text throws(ConfigurationError) in
+                guard let value = UInt64(text), value <= 100_000 else {
+                    throw ConfigurationError("send.replaceAfterBlocks: \"\(text)\" is not a whole number in 0…100000")
+                }
+                configuration.send.lane.replaceAfterBlocks = value
+            }, current: { String($0.send.lane.replaceAfterBlocks) }),
+        ConfigurationKey(
+            path: "send.replacementBumpPercent", documentation: "How much a replacement raises both fees (at least geth's 10).",
+            apply: { configuration, text throws(ConfigurationError) in
+                guard let value = UInt64(text), (10...1_000).contains(value) else {
+                    throw ConfigurationError("send.replacementBumpPercent: \"\(text)\" is not a whole number in 10…1000")
+                }
+                configuration.send.replacementBumpPercent = value
+            }, current: { String($0.send.replacementBumpPercent) }),
+        ConfigurationKey(
+            path: "send.maxFeePerGas", documentation: "The highest maxFeePerGas (or gasPrice) in wei a replacement may pay; empty: no cap.",
+            apply: { configuration, text throws(ConfigurationError) in
+                guard !text.isEmpty else { return configuration.send.maximumFeePerGas = nil }
+                guard let value = UInt256(decimal: text) else {
+                    throw ConfigurationError("send.maxFeePerGas: \"\(text)\" is not a whole number of wei")
+                }
+                configuration.send.maximumFeePerGas = value
+            }, current: { $0.send.maximumFeePerGas?.decimalString ?? "" }),
         ConfigurationKey(
             path: "receipts.confirmations", documentation: "Blocks deep a receipt is tracked (and reported) before it is final.",
             apply: { configuration, text throws(ConfigurationError) in

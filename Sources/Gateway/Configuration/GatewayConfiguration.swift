@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import Node
+import Signers
 import Submission
 
 /// Everything the gateway can be told, fully defaulted. Every key is listed (with its documentation and
@@ -13,6 +14,7 @@ public struct GatewayConfiguration: Sendable {
     /// SQLite file of the send journal; `:memory:` keeps it in memory (nothing survives a restart).
     public var journalPath = "signer-gateway-journal.sqlite"
     public var filler = TransactionFiller.Settings()
+    public var send = SendPipeline.Settings()
     public var receipts = ReceiptTracker.Settings()
 
     public struct WalletSettings: Sendable, Hashable {
@@ -21,6 +23,8 @@ public struct GatewayConfiguration: Sendable {
         /// Secret reference for the keystore password: `env:NAME`, `file:/path` (a bare value only for dev keys).
         public var keystorePassword: String?
         public var refreshSeconds = 300
+        /// Signing timeout and per-backend concurrency.
+        public var settings = Wallet.Settings()
     }
 
     public struct NodeSettings: Sendable, Hashable {
@@ -32,6 +36,9 @@ public struct GatewayConfiguration: Sendable {
         public var reconnectMaximumMilliseconds = 5_000
         /// CA bundle for a `wss://` node with a private CA.
         public var caFile: String?
+        /// The WebSocket link pings the node after this much silence and reconnects when no answer follows within
+        /// another interval: a half-open connection is noticed in seconds, not when TCP gives up.
+        public var pingIntervalSeconds = 10
     }
 
     public init() {}
@@ -43,10 +50,11 @@ public struct GatewayConfiguration: Sendable {
         if endpoint.isWebSocket {
             var configuration = WebSocketNodeClient.Configuration(endpoint: endpoint)
             configuration.requestTimeout = .seconds(Int64(node.requestTimeoutSeconds))
-            configuration.backoff = ReconnectBackoff(
+            configuration.backoff = Backoff(
                 initial: .milliseconds(node.reconnectInitialMilliseconds), maximum: .milliseconds(node.reconnectMaximumMilliseconds))
             configuration.maximumMessageBytes = max(server.limits.maximumMessageBytes, 32 * 1024 * 1024)
             configuration.trustRootsFile = node.caFile
+            configuration.pingInterval = .seconds(Int64(node.pingIntervalSeconds))
             return WebSocketNodeClient(configuration: configuration, group: group, logger: logger)
         }
         var configuration = HTTPNodeClient.Configuration(endpoint: endpoint)

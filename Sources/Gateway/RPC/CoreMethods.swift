@@ -75,7 +75,7 @@ public final class ChainIDCache: LocalMethods, Sendable {
             if let value = cached.withLockedValue({ $0 }) { return reply(.success(value)) }
             node.call(method: "eth_chainId", params: .array([])) { [self] result in
                 if case .success(let value) = result { cached.withLockedValue { $0 = value } }
-                reply(result)
+                reply(result.mapError(\.rpcError))
             }
         }]
     }

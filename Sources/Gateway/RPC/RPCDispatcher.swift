@@ -59,7 +59,7 @@ public final class RPCDispatcher: Sendable {
         } else if Self.isClosed(request.method) {
             respond(.failure(.methodNotFound(request.method)))
         } else {
-            node.call(method: request.method, params: request.params ?? .array([]), completion: respond)
+            node.call(method: request.method, params: request.params ?? .array([])) { respond($0.mapError(\.rpcError)) }
         }
     }
 

@@ -1,55 +1,81 @@
 import JSON
 import JSONRPC
 import Node
+import ServiceLifecycle
 import Submission
 import Synchronization
 
-/// Gives the receipt tracker the node's new heads through the same shared `newHeads` subscription clients use, so
-/// tracking receipts costs no extra upstream subscription. Subscribes once the node is connected; the hub keeps the
-/// subscription alive across reconnections.
-final class HeadsFeed: SubscriptionSink {
+/// Gives the receipt tracker (and the send pipeline's resender) the node's new heads through the same shared
+/// `newHeads` subscription clients use, so following the chain costs no extra upstream subscription. Subscribes
+/// once the node is connected, retrying with backoff while it refuses; the hub keeps the subscription alive across
+/// reconnections. A node that cannot carry subscriptions (HTTP) is polled for its latest block instead.
+final class HeadsFeed: SubscriptionSink, Service {
     /// Connection ids of clients start at 1; 0 is the gateway itself.
     let connectionID: UInt64 = 0
     private let hub: SubscriptionHub
-    private let tracker: ReceiptTracker
-    private let subscribed = Mutex<Bool>(false)
+    private let onHead: @Sendable (ReceiptTracker.Head) -> Void
     /// How often an HTTP-only node is asked for its latest block.
-    private let pollMilliseconds = 1_000
+    private let pollInterval: Duration
+    private let connected = Atomic<Bool>(false)
+    private let connections: AsyncStream<Void>
+    private let connectionInput: AsyncStream<Void>.Continuation
 
-    init(hub: SubscriptionHub, tracker: ReceiptTracker) {
+    init(hub: SubscriptionHub, pollInterval: Duration = .seconds(1), onHead: @escaping @Sendable (ReceiptTracker.Head) -> Void) {
         self.hub = hub
-        self.tracker = tracker
+        self.pollInterval = pollInterval
+        self.onHead = onHead
+        (connections, connectionInput) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     func handle(_ event: NodeEvent) {
-        guard case .connected = event else { return }
-        let needed = subscribed.withLock { subscribed -> Bool in
-            defer { subscribed = true }
-            return !subscribed
+        switch event {
+        case .connected:
+            connected.store(true, ordering: .relaxed)
+            connectionInput.yield()
+        case .disconnected:
+            connected.store(false, ordering: .relaxed)
+        case .notification:
+            break
         }
-        guard needed else { return }
-        hub.subscribe(kind: "newHeads", params: [], sink: self) { [self] result in
-            guard case .failure(let error) = result else { return }
-            if error == .notificationsNotSupported || error.message == RPCError.notificationsNotSupported.message {
-                startPolling()  // an HTTP-only node: follow the chain by asking for the latest block
-            } else {
-                subscribed.withLock { $0 = false }
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var subscribed = false
+            for await _ in self.connections where !subscribed {
+                var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(10))
+                while self.connected.load(ordering: .relaxed) && !Task.isCancelled {
+                    switch await self.subscribe() {
+                    case .success:
+                        subscribed = true
+                    case .failure(let error) where error == .notificationsNotSupported:
+                        return await self.poll()  // an HTTP-only node: follow the chain by asking for the latest block
+                    case .failure:
+                        guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { return }
+                        continue
+                    }
+                    break
+                }
             }
         }
     }
 
-    private func startPolling() {
-        Task { [node = hub.node, tracker] in
-            var last: String? = nil
-            while !Task.isCancelled {
-                if case .success(let block) = await node.call(method: "eth_getBlockByNumber", params: ["latest", false]),
-                    let head = ReceiptTracker.Head(json: block), head.hash != last
-                {
-                    last = head.hash
-                    tracker.newHead(head)
-                }
-                try? await Task.sleep(for: .milliseconds(pollMilliseconds))
+    private func subscribe() async -> Result<JSONValue, RPCError> {
+        await withCheckedContinuation { continuation in
+            hub.subscribe(kind: "newHeads", params: [], sink: self) { continuation.resume(returning: $0) }
+        }
+    }
+
+    private func poll() async {
+        var last: String? = nil
+        while !Task.isCancelled {
+            if case .success(let block) = await hub.node.call(method: "eth_getBlockByNumber", params: ["latest", false]),
+                let head = ReceiptTracker.Head(json: block), head.hash != last
+            {
+                last = head.hash
+                onHead(head)
             }
+            guard (try? await Task.sleep(for: pollInterval)) != nil else { return }
         }
     }
 
@@ -57,6 +83,6 @@ final class HeadsFeed: SubscriptionSink {
         guard let message = try? JSONParser.parse(notification), let result = message["params"]?["result"],
             let head = ReceiptTracker.Head(json: result)
         else { return }
-        tracker.newHead(head)
+        onHead(head)
     }
 }

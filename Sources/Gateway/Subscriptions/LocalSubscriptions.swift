@@ -13,11 +13,7 @@ public protocol LocalSubscriptions: Sendable {
 extension SubscriptionSink {
     /// Writes one `eth_subscription` notification.
     func notify(subscription: String, result: JSONValue) {
-        var message = Array(#"{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":""#.utf8)
-        message += subscription.utf8
-        message += #"","result":"#.utf8
-        JSONWriter.write(result, into: &message)
-        message += "}}".utf8
+        let message = RPCNotification.subscriptionBytes(id: subscription, result: JSONWriter.bytes(result))
         deliver(notification: message, subscription: subscription)
     }
 }

@@ -106,6 +106,36 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
         subscriptions.withLock { $0 = $0.filter { $0.value.connectionID != connectionID } }
     }
 
+    /// `replacement` took the nonce of `replaced` (a speed-up, a cancellation, a stuck transaction re-priced):
+    /// watchers are told and follow the new hash; hash subscriptions receive either receipt.
+    public func replaced(_ replaced: Bytes32, by replacement: Bytes32) {
+        let targets = subscriptions.withLock { subscriptions -> [(String, Subscription)] in
+            var targets: [(String, Subscription)] = []
+            for (id, subscription) in subscriptions {
+                switch subscription.filter {
+                case .watch(replaced, let confirmations):
+                    let moved = Subscription(connectionID: subscription.connectionID, sink: subscription.sink,
+                                             filter: .watch(replacement, confirmations: confirmations))
+                    subscriptions[id] = moved
+                    targets.append((id, moved))
+                case .hashes(var hashes) where hashes.contains(replaced):
+                    hashes.insert(replacement)
+                    subscriptions[id] = Subscription(connectionID: subscription.connectionID, sink: subscription.sink,
+                                                     filter: .hashes(hashes))
+                default:
+                    break
+                }
+            }
+            return targets
+        }
+        for (id, subscription) in targets {
+            subscription.sink.notify(subscription: id, result: [
+                "event": "replaced", "transactionHash": .string(replacement.hex),
+                "replacedTransactionHash": .string(replaced.hex),
+            ])
+        }
+    }
+
     // MARK: Tracker events
 
     public func handle(_ event: ReceiptEvent, only: String? = nil) {

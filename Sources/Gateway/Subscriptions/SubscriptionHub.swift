@@ -3,6 +3,7 @@ import JSONRPC
 import Logging
 import NIOConcurrencyHelpers
 import Node
+import ServiceLifecycle
 
 /// A client connection as the hub sees it: somewhere to deliver notifications.
 public protocol SubscriptionSink: AnyObject, Sendable {
@@ -18,7 +19,8 @@ extension SubscriptionSink {
 }
 
 /// Owns the `SubscriptionMultiplexer` and performs its actions: talks to the node, answers clients, fans out.
-public final class SubscriptionHub: Sendable {
+/// A `Service` so that resubscriptions the node refused are retried (with backoff) by children of its task group.
+public final class SubscriptionHub: Service, Sendable {
     /// geth's subscription kinds in the eth namespace (v1.16.5 added `transactionReceipts`).
     public static let kinds: Set<String> = ["newHeads", "logs", "newPendingTransactions", "syncing", "transactionReceipts"]
 
@@ -33,10 +35,32 @@ public final class SubscriptionHub: Sendable {
     let node: any NodeClient
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    private let retries: AsyncStream<(SubscriptionKey, Int)>
+    private let retryInput: AsyncStream<(SubscriptionKey, Int)>.Continuation
+    private let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(10))
 
     public init(node: any NodeClient, logger: Logger) {
         self.node = node
         self.logger = logger
+        (retries, retryInput) = AsyncStream.makeStream(of: (SubscriptionKey, Int).self)
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            await withGracefulShutdownHandler {
+                for await (key, failures) in retries {
+                    group.addTask {
+                        guard (try? await Task.sleep(for: self.backoff.delay(afterFailures: failures - 1))) != nil else {
+                            return
+                        }
+                        self.perform(self.state.withLockedValue { $0.machine.retry(key: key) })
+                    }
+                }
+            } onGracefulShutdown: {
+                self.retryInput.finish()
+            }
+            group.cancelAll()
+        }
     }
 
     // MARK: Client side
@@ -92,12 +116,7 @@ public final class SubscriptionHub: Sendable {
             guard !recipients.isEmpty else { return }
             let resultBytes = JSONWriter.bytes(result)
             for recipient in recipients {
-                var message = Array(#"{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":""#.utf8)
-                message.reserveCapacity(message.count + 40 + resultBytes.count)
-                message += recipient.client.utf8
-                message += #"","result":"#.utf8
-                message += resultBytes
-                message += "}}".utf8
+                let message = RPCNotification.subscriptionBytes(id: recipient.client, result: resultBytes)
                 recipient.sink.deliver(notification: message, subscription: recipient.client)
             }
         case .connected:
@@ -123,7 +142,7 @@ public final class SubscriptionHub: Sendable {
                                 key: key, attempt: attempt,
                                 error: .server("node answered eth_subscribe with \(other.typeName), not an id"))
                         case .failure(let error):
-                            return state.machine.upstreamSubscribeFailed(key: key, attempt: attempt, error: error)
+                            return state.machine.upstreamSubscribeFailed(key: key, attempt: attempt, error: error.rpcError)
                         }
                     }
                     perform(next)
@@ -138,6 +157,10 @@ public final class SubscriptionHub: Sendable {
                 pending?.reply(.success(.string(client)))
             case .reject(_, let client, let error):
                 state.withLockedValue { $0.pendingReplies.removeValue(forKey: client) }?.reply(.failure(error))
+            case .retryLater(let key, let failures):
+                logger.warning("node refused a subscription that clients still hold; retrying",
+                               metadata: ["subscription.key": "\(key)", "attempt": "\(failures)"])
+                retryInput.yield((key, failures))
             }
         }
     }

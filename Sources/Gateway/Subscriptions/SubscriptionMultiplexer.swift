@@ -23,6 +23,9 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
         case confirm(Connection, ClientID)
         /// Answer the client's pending `eth_subscribe` with an error.
         case reject(Connection, ClientID, RPCError)
+        /// The node refused to (re)subscribe a channel that still has clients: call `retry(key:)` after a backoff
+        /// for this many consecutive failures.
+        case retryLater(SubscriptionKey, failures: Int)
     }
 
     private enum Upstream: Sendable, Equatable {
@@ -42,6 +45,8 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
         var upstream: Upstream
         var params: [JSONValue]
         var members: [ClientID: Member] = [:]
+        /// Consecutive refused subscribes while connected.
+        var failures = 0
     }
 
     private var channels: [SubscriptionKey: Channel] = [:]
@@ -142,6 +147,7 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
             return [.unsubscribeUpstream(key, upstreamID: upstreamID, attempt: next)]
         }
         channel.upstream = .active(upstreamID: upstreamID)
+        channel.failures = 0
         keyByUpstreamID[upstreamID] = key
         var actions: [Action] = []
         for (client, member) in channel.members.sorted(by: { $0.key < $1.key }) where !member.confirmed {
@@ -171,9 +177,26 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
             channels.removeValue(forKey: key)
         } else {
             channel.upstream = .idle
+            if isNodeConnected {
+                // Refused while connected (not lost with the connection): try again later, or the clients it kept
+                // would wait for a notification that never comes until the next reconnection.
+                channel.failures += 1
+                actions.append(.retryLater(key, failures: channel.failures))
+            }
             channels[key] = channel
         }
         return actions
+    }
+
+    /// A `retryLater` is due: subscribe the channel again if it is still idle with clients and the node is here.
+    public mutating func retry(key: SubscriptionKey) -> [Action] {
+        guard isNodeConnected, var channel = channels[key], channel.upstream == .idle, !channel.members.isEmpty else {
+            return []
+        }
+        let attempt = takeAttempt()
+        channel.upstream = .subscribing(attempt: attempt)
+        channels[key] = channel
+        return [.subscribeUpstream(key, params: channel.params, attempt: attempt)]
     }
 
     /// The upstream unsubscribe finished (either way: a failed unsubscribe leaves nothing we could use).
