@@ -115,6 +115,17 @@ public struct NonceLane: Sendable {
         /// The head at which it was accepted (or last replaced); `nil` until the first head after it.
         var since: UInt64?
         var replacing = false
+
+        public init(id: RequestID, signed: SignedTransaction) {
+            self.id = id
+            self.signed = signed
+        }
+
+        init(id: RequestID, signed: SignedTransaction, since: UInt64?) {
+            self.id = id
+            self.signed = signed
+            self.since = since
+        }
     }
 
     public private(set) var settings: Settings

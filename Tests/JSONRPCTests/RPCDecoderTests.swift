@@ -86,8 +86,8 @@ import Testing
     }
 
     @Test func notificationShape() {
-        let notification = RPCNotification.subscription(id: "0xabc", result: ["number": "0x1"])
-        #expect(String(decoding: notification.bytes, as: UTF8.self)
+        let bytes = RPCNotification.subscriptionBytes(id: "0xabc", result: JSONWriter.bytes(["number": "0x1"]))
+        #expect(String(decoding: bytes, as: UTF8.self)
             == #"{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"0xabc","result":{"number":"0x1"}}}"#)
     }
 }

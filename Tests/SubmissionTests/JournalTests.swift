@@ -11,20 +11,34 @@ import Testing
         try await journal.assigned(id: 1, from: sender, nonce: 4, idempotencyKey: "k1")
         try await journal.assigned(id: 2, from: sender, nonce: 5, idempotencyKey: nil)
         try await journal.assigned(id: 2, from: sender, nonce: 4, idempotencyKey: nil)  // renumbered
-        #expect(try await journal.lastUsedNonce(from: sender) == nil)  // nothing signed yet
+        #expect(try await journal.lastAcceptedNonce(from: sender) == nil)  // nothing signed yet
         try await journal.signed(id: 1, nonce: 4, raw: [0xAA], hash: hash)
-        #expect(try await journal.lastUsedNonce(from: sender) == 4)
+        // Signed is not accepted: a record the node never took must not push later nonces up.
+        #expect(try await journal.lastAcceptedNonce(from: sender) == nil)
         try await journal.submitted(id: 1)
+        #expect(try await journal.lastAcceptedNonce(from: sender) == 4)
         #expect(try await journal.record(idempotencyKey: "k1")?.state == .submitted)
-        #expect(try await journal.unfinished().map(\.id) == [1])
+        #expect(try await journal.unsettled().map(\.id) == [1])
+        // A replacement at the same nonce; the original is mined first: the replacement is settled as replaced.
+        let replacementHash = Keccak256.hash([2])
+        try await journal.assigned(id: 3, from: sender, nonce: 4, idempotencyKey: nil, requestDigest: nil, replaces: 1)
+        try await journal.signed(id: 3, nonce: 4, raw: [0xBB], hash: replacementHash)
+        #expect(try await journal.unsettled().map(\.id) == [1, 3])
         try await journal.mined(hash: hash, blockNumber: 9)
-        #expect(try await journal.unfinished().isEmpty)
+        #expect(try await journal.unsettled().isEmpty)
+        #expect(try await journal.record(id: 3)?.state == .replaced)
+        #expect(try await journal.record(id: 3)?.replaces == 1)
+        #expect(try await journal.record(hash: replacementHash)?.id == 3)
+        // A reorg puts the mined one back.
+        try await journal.unmined(hash: hash)
+        #expect(try await journal.record(id: 1)?.state == .submitted)
+        try await journal.mined(hash: hash, blockNumber: 9)
         #expect(try await journal.record(id: 1)?.blockNumber == 9)
         #expect(try await journal.abandonUnsigned() == 1)
         #expect(try await journal.record(id: 2)?.state == .abandoned)
         try await journal.failed(id: 2, reason: "nope")
         #expect(try await journal.record(id: 2)?.failure == "nope")
-        #expect(try await journal.maximumID() == 2)
+        #expect(try await journal.maximumID() == 3)
     }
 
     @Test func inMemory() async throws {
@@ -37,8 +51,8 @@ import Testing
         try await Self.exercise(try SQLiteJournal(path: path))
         // A new process opens the same file.
         let reopened = try SQLiteJournal(path: path)
-        #expect(try await reopened.lastUsedNonce(from: Self.sender) == 4)
+        #expect(try await reopened.lastAcceptedNonce(from: Self.sender) == 4)
         #expect(try await reopened.record(idempotencyKey: "k1")?.raw == [0xAA])
-        #expect(try await reopened.maximumID() == 2)
+        #expect(try await reopened.maximumID() == 3)
     }
 }
