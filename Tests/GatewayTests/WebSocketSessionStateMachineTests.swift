@@ -1,6 +1,12 @@
 @testable import Gateway
+import JSON
+import JSONRPC
+import Logging
 import NIOCore
+import NIOEmbedded
 import NIOWebSocket
+import Node
+import Synchronization
 import Testing
 
 /// The session state machine as a value: events in, actions out, no channel.
@@ -280,5 +286,237 @@ import Testing
             }
             #expect(passedOn <= withheldReads)
         }
+    }
+}
+
+// MARK: - The handler on an EmbeddedChannel
+
+/// The session handler as GatewayServer installs it, on an `EmbeddedChannel`: frames in, frames and closes out.
+/// The `IdleStateHandler` in front of it measures wall-clock time, which `EmbeddedEventLoop` cannot advance, so
+/// these tests fire its event themselves, as it does after each ping interval in which it saw no frame.
+@Suite struct WebSocketSessionHandlerTests {
+    @Test func aPingIsAnsweredAndAPongKeepsTheConnection() throws {
+        let session = try Session()
+        try session.send(.ping, "hi")
+        #expect(try session.sent() == [.pong("hi")])
+        session.idle()
+        #expect(try session.sent() == [.ping])
+        try session.send(.pong, "")
+        session.idle()
+        #expect(try session.sent() == [.ping])
+        #expect(session.channel.isActive)
+    }
+
+    @Test func anIdleClientIsPingedThenClosedWithoutAPong() throws {
+        let session = try Session()
+        session.idle()
+        #expect(try session.sent() == [.ping])
+        session.idle()
+        #expect(try session.sent() == [.close(.goingAway, "ping timeout")])
+        #expect(!session.channel.isActive)
+        #expect(session.logs.lines.contains { $0.contains("did not answer ping") })
+    }
+
+    @Test func readsPauseAtTheInFlightLimitAndResume() throws {
+        let session = try Session()
+        let limit = ServerLimits().maximumInFlightPerConnection
+        for id in 1..<limit { try session.request(id: id) }
+        session.channel.read()
+        #expect(session.probe.reads == 1)
+        try session.request(id: limit)
+        session.channel.read()
+        #expect(session.probe.reads == 1)  // withheld: the limit is in flight
+        session.node.answerOldest()
+        #expect(try session.sent() == [.text(Session.response(id: 1))])
+        #expect(session.probe.reads == 2)  // the withheld read goes on
+        session.channel.read()
+        #expect(session.probe.reads == 3)
+        session.node.answerOldest()
+        #expect(session.probe.reads == 3)  // nothing was withheld this time
+    }
+
+    @Test func aClientCloseIsEchoedAndTheChannelCloses() throws {
+        let session = try Session()
+        var data = ByteBuffer()
+        data.write(webSocketErrorCode: .unknown(4001))
+        try session.channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+        #expect(try session.sent() == [.close(.unknown(4001), "")])
+        #expect(!session.channel.isActive)
+    }
+
+    @Test func aCloseWithoutACodeIsAnsweredWithNormalClosure() throws {
+        let session = try Session()
+        try session.send(.connectionClose, "")
+        #expect(try session.sent() == [.close(.normalClosure, "")])
+        #expect(!session.channel.isActive)
+    }
+
+    @Test func aGracefulDrainFinishesWhatIsInFlightThenCloses1001() throws {
+        let session = try Session()
+        try session.request(id: 1)
+        try session.request(id: 2)
+        session.channel.pipeline.syncOperations.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(try session.sent() == [])
+        #expect(session.channel.isActive)
+        session.node.answerOldest()
+        #expect(try session.sent() == [.text(Session.response(id: 1))])
+        #expect(session.channel.isActive)
+        session.node.answerOldest()
+        #expect(try session.sent() == [.text(Session.response(id: 2)), .close(.goingAway, "server shutting down")])
+        #expect(!session.channel.isActive)
+    }
+
+    @Test func aDrainWithNothingInFlightClosesAtOnce() throws {
+        let session = try Session()
+        session.channel.pipeline.syncOperations.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(try session.sent() == [.close(.goingAway, "server shutting down")])
+        #expect(!session.channel.isActive)
+    }
+
+    @Test func aClientThatStopsReadingIsClosedWith1008() throws {
+        var limits = ServerLimits()
+        limits.maximumOutboundBytes = 16
+        let session = try Session(limits: limits)
+        // While the channel is writable the limit is not even looked at.
+        try session.request(id: 1)
+        session.node.answerOldest()
+        #expect(try session.sent() == [.text(Session.response(id: 1))])
+        // Unwritable (above the high-water mark): a response that would pass the limit closes instead.
+        try session.request(id: 2)
+        session.channel.isWritable = false
+        session.node.answerOldest()
+        #expect(try session.sent() == [.close(.policyViolation, "client too slow: outbound queue full")])
+        #expect(!session.channel.isActive)
+        #expect(session.logs.lines.contains { $0.contains("client is not reading") })
+    }
+
+    @Test func aPipelinedBurstIsFlushedOnceAtItsEnd() throws {
+        let session = try Session()
+        for id in 1...3 {
+            session.channel.pipeline.syncOperations.fireChannelRead(NIOAny(Session.requestFrame(id: id)))
+            session.node.answerOldest()
+        }
+        #expect(try session.sent() == [])  // written, not yet flushed
+        session.channel.pipeline.syncOperations.fireChannelReadComplete()
+        #expect(try session.sent() == (1...3).map { .text(Session.response(id: $0)) })
+        #expect(session.probe.flushes == 1)
+    }
+
+    @Test func aMalformedMessageIsAnsweredAndDoesNotCountInFlight() throws {
+        let session = try Session()
+        try session.send(.text, "{")
+        let sent = try session.sent()
+        #expect(sent.count == 1)
+        if case .text(let text) = sent.first { #expect(text.contains("-32700")) } else { Issue.record("\(sent)") }
+        for id in 1..<ServerLimits().maximumInFlightPerConnection { try session.request(id: id) }
+        session.channel.read()
+        #expect(session.probe.reads == 1)
+    }
+}
+
+// MARK: - Test doubles
+
+/// A node that answers only when the test says so, so that requests stay in flight.
+final class HeldNode: NodeClient {
+    private let calls = Mutex<[@Sendable (Result<JSONValue, RPCError>) -> Void]>([])
+
+    func call(method: String, params: JSONValue,
+              completion: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+        calls.withLock { $0.append(completion) }
+    }
+
+    func setEventHandler(_ handler: @escaping @Sendable (NodeEvent) -> Void) {}
+
+    /// Answers the oldest call still held, with "0x1".
+    func answerOldest() {
+        let completion = calls.withLock { $0.removeFirst() }
+        completion(.success("0x1"))
+    }
+}
+
+/// Counts the reads and flushes that the session handler passes on towards the socket.
+final class OutboundProbe: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    private(set) var reads = 0
+    private(set) var flushes = 0
+
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        flushes += 1
+        context.flush()
+    }
+}
+
+/// One session handler on an active `EmbeddedChannel`, with its node and a probe in front of it.
+final class Session {
+    enum Sent: Equatable {
+        case text(String)
+        case ping
+        case pong(String)
+        case close(WebSocketErrorCode, String)
+    }
+
+    let channel = EmbeddedChannel()
+    let node = HeldNode()
+    let probe = OutboundProbe()
+    let logs = CapturingLogHandler()
+
+    init(limits: ServerLimits = ServerLimits()) throws {
+        let logs = self.logs
+        let handler = WebSocketSessionHandler(
+            dispatcher: RPCDispatcher(node: node, methods: []), limits: limits, rpcLimits: RPCLimits(),
+            logger: Logger(label: "test", factory: { _ in logs }))
+        try channel.pipeline.syncOperations.addHandlers([probe, handler])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8545)).wait()
+    }
+
+    deinit {
+        // Cancels the write-timeout task a close leaves scheduled; EmbeddedEventLoop insists.
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+    }
+
+    static func requestFrame(id: Int) -> WebSocketFrame {
+        let text = #"{"jsonrpc":"2.0","id":\#(id),"method":"eth_blockNumber","params":[]}"#
+        return WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text))
+    }
+
+    static func response(id: Int) -> String {
+        #"{"jsonrpc":"2.0","id":\#(id),"result":"0x1"}"#
+    }
+
+    /// One frame from the client, as its own read burst.
+    func send(_ opcode: WebSocketOpcode, _ text: String) throws {
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: opcode, data: ByteBuffer(string: text)))
+    }
+
+    func request(id: Int) throws {
+        try channel.writeInbound(Self.requestFrame(id: id))
+    }
+
+    /// What `IdleStateHandler(readTimeout:)` fires after a ping interval without a frame.
+    func idle() {
+        channel.pipeline.syncOperations.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
+    }
+
+    /// The frames flushed to the client since the last call.
+    func sent() throws -> [Sent] {
+        var frames: [Sent] = []
+        while let frame = try channel.readOutbound(as: WebSocketFrame.self) {
+            var data = frame.data
+            switch frame.opcode {
+            case .text: frames.append(.text(data.readString(length: data.readableBytes) ?? ""))
+            case .ping: frames.append(.ping)
+            case .pong: frames.append(.pong(data.readString(length: data.readableBytes) ?? ""))
+            case .connectionClose:
+                let code = data.readWebSocketErrorCode() ?? .unknown(0)
+                frames.append(.close(code, data.readString(length: data.readableBytes) ?? ""))
+            default: Issue.record("unexpected frame \(frame)")
+            }
+        }
+        return frames
     }
 }
