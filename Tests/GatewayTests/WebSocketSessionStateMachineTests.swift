@@ -94,6 +94,27 @@ import Testing
         #expect(machine.frameReceived(.other) == .none)
     }
 
+    /// The defect this machine fixed: a client at the in-flight limit is not read, so its pong cannot be seen, and
+    /// the idle timer kept firing. Paused, there is no ping deadline; once reads resume, liveness starts afresh.
+    @Test func noPingAndNoTimeoutWhileReadsArePaused() {
+        var machine = Self.paused(limit: 64)
+        for _ in 0..<5 { #expect(machine.idleTimerFired() == .none) }
+        #expect(machine.responseCompleted() == .read)
+        #expect(machine.idleTimerFired() == .ping)
+        // A client that is really gone is still caught, one interval after the fresh ping.
+        #expect(machine.idleTimerFired() == .close(.goingAway, .pingTimeout))
+    }
+
+    @Test func aPingSentBeforeThePauseIsForgottenWhenReadsResume() {
+        var machine = Machine(maximumInFlight: 2)
+        Self.burst(of: 2, into: &machine)
+        #expect(machine.idleTimerFired() == .ping)  // the interval ended before NIO asked for the next read
+        #expect(machine.readRequested() == .none)
+        #expect(machine.idleTimerFired() == .none)
+        #expect(machine.responseCompleted() == .read)
+        #expect(machine.idleTimerFired() == .ping)  // not a timeout: the old ping could not have been answered
+    }
+
     @Test func pingsContinueWhileRequestsAreInFlightBelowTheLimit() {
         var machine = Machine(maximumInFlight: 64)
         Self.burst(of: 63, into: &machine)
@@ -227,6 +248,7 @@ import Testing
                     closeSent = true
                 case .ping, .pong, .write:
                     #expect(!closeSent, "\(action) after the close frame")
+                    if case .ping = action { #expect(!paused, "ping while reads are paused") }
                 case .read:
                     if paused { passedOn += 1 }
                     paused = false
@@ -263,7 +285,9 @@ import Testing
                     }
                     apply(action, event: "completion")
                 case 5:
-                    apply(machine.idleTimerFired(), event: "idle")
+                    let action = machine.idleTimerFired()
+                    if paused { #expect(action == .none) }
+                    apply(action, event: "idle")
                 case 6:
                     apply(machine.frameReady(Self.response, flush: Bool.random(using: &generator)), event: "write")
                 case 7:
@@ -333,6 +357,26 @@ import Testing
         #expect(session.probe.reads == 3)
         session.node.answerOldest()
         #expect(session.probe.reads == 3)  // nothing was withheld this time
+    }
+
+    /// The defect: a client at the in-flight limit is not read, so its pong cannot be seen; it used to be closed as
+    /// dead after two idle intervals.
+    @Test func noCloseWhileReadsArePausedByBackpressure() throws {
+        let session = try Session()
+        let limit = ServerLimits().maximumInFlightPerConnection
+        for id in 1...limit { try session.request(id: id) }
+        session.channel.read()
+        for _ in 0..<4 { session.idle() }
+        #expect(try session.sent() == [])
+        #expect(session.channel.isActive)
+        // Reads resume: the idle logic starts afresh, and still closes a client that is really gone.
+        session.node.answerOldest()
+        #expect(try session.sent() == [.text(Session.response(id: 1))])
+        session.idle()
+        #expect(try session.sent() == [.ping])
+        session.idle()
+        #expect(try session.sent() == [.close(.goingAway, "ping timeout")])
+        #expect(!session.channel.isActive)
     }
 
     @Test func aClientCloseIsEchoedAndTheChannelCloses() throws {

@@ -9,13 +9,20 @@ import NIOWebSocket
 ///   (our close frame is on its way; nothing more is sent) → `closed` (the channel is gone);
 /// - its **reading**: `flowing`, or `paused` while `maximumInFlight` requests are in flight (backpressure: the read
 ///   NIO asks for is withheld until a response completes);
-/// - its **liveness**: a ping is outstanding or not. The `IdleStateHandler` in front of the session (GatewayServer)
-///   fires every ping interval in which it saw no frame; the first such event pings, the next one closes (1001);
+/// - its **liveness**, while reading flows: a ping is outstanding or not. The `IdleStateHandler` in front of the
+///   session (GatewayServer) fires every ping interval in which it saw no frame; the first such event pings, the next
+///   one closes (1001);
 /// - its **read burst**: inside one (between channelRead and channelReadComplete) response flushes wait for the end of
 ///   the burst, one syscall for all the responses of a pipelined burst; outside one each write is flushed at once.
 ///
+/// Why a paused connection has no ping deadline: the `IdleStateHandler` only sees frames that are read, so while the
+/// gateway itself withholds reads it keeps firing although the client may be answering; its pong sits unread in the
+/// socket. Its events are ignored while paused, and a resume starts liveness afresh: the next event sends a new
+/// ping, and the client has a full interval, counted while it can be read, to show it is alive.
+///
 /// Invariants (each tested):
 /// - at most one close frame is sent, and nothing is sent after it;
+/// - no ping is sent, and no ping timeout closes the connection, while reads are paused;
 /// - a withheld read is passed on exactly once, when the in-flight count drops below the limit;
 /// - a draining connection closes when, and only when, nothing is in flight.
 ///
@@ -71,17 +78,10 @@ struct WebSocketSessionStateMachine: Sendable {
     }
 
     private enum Reading: Sendable, Equatable {
-        /// Frames are read as they come.
-        case flowing
-        /// NIO asked for a read and it is withheld until a response completes.
+        /// Frames are read as they come. `pingSent`: an idle interval passed without a frame and a ping went out.
+        case flowing(pingSent: Bool)
+        /// NIO asked for a read and it is withheld until a response completes. No ping deadline while here.
         case paused
-    }
-
-    private enum Liveness: Sendable, Equatable {
-        /// A frame arrived since the last idle interval.
-        case heard
-        /// An idle interval passed without a frame and a ping went out.
-        case pingSent
     }
 
     private enum ReadBurst: Sendable, Equatable {
@@ -91,8 +91,7 @@ struct WebSocketSessionStateMachine: Sendable {
 
     private let maximumInFlight: Int
     private var phase = Phase.open
-    private var reading = Reading.flowing
-    private var liveness = Liveness.heard
+    private var reading = Reading.flowing(pingSent: false)
     private var burst = ReadBurst.outside
     /// Requests (or batches) dispatched whose response is not written yet.
     private(set) var inFlight = 0
@@ -108,7 +107,7 @@ struct WebSocketSessionStateMachine: Sendable {
 
     /// A frame arrived (inside a read burst). Any frame shows the client is alive.
     mutating func frameReceived(_ frame: InboundFrame) -> Action {
-        liveness = .heard
+        if case .flowing = reading { reading = .flowing(pingSent: false) }
         if case .outside = burst { burst = .inside(flushPending: false) }
         switch frame {
         case .message(let payload):
@@ -157,18 +156,22 @@ struct WebSocketSessionStateMachine: Sendable {
             break
         }
         guard reading == .paused, inFlight < maximumInFlight else { return .none }
-        reading = .flowing
+        // Liveness restarts with reading: a ping sent before the pause is forgotten.
+        reading = .flowing(pingSent: false)
         return .read
     }
 
     /// The `IdleStateHandler` saw no frame for a ping interval.
     mutating func idleTimerFired() -> Action {
         guard canSend else { return .none }
-        switch liveness {
-        case .heard:
-            liveness = .pingSent
+        switch reading {
+        case .paused:
+            // We are the ones not reading: the client's pong could not be seen, so there is nothing to time out.
+            return .none
+        case .flowing(pingSent: false):
+            reading = .flowing(pingSent: true)
             return .ping
-        case .pingSent:
+        case .flowing(pingSent: true):
             return startClosing(.goingAway, .pingTimeout)
         }
     }
