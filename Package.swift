@@ -152,6 +152,7 @@ let package = Package(
                 "Gateway", "Node", "JSON", "JSONRPC", "Ethereum", "Signers", "Submission", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -7,10 +7,15 @@ import NIOWebSocket
 /// One dApp's WebSocket connection, on its event loop: JSON-RPC messages in text or binary frames, responses and
 /// notifications out, pings on idle, and two protections — reads pause while too many requests are in flight, and a
 /// client that stops taking its messages is disconnected (1008) before its queue can grow memory.
+///
+/// The decisions are `WebSocketSessionStateMachine`'s; this handler translates NIO's events into its events and
+/// performs the actions it returns. It stays a plain handler because the per-frame path is measured: actions are
+/// enum values, not arrays, so a frame costs no more allocations than its dispatch.
 final class WebSocketSessionHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
+    typealias Machine = WebSocketSessionStateMachine
 
     private let dispatcher: RPCDispatcher
     private let limits: ServerLimits
@@ -20,15 +25,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     private var context: ChannelHandlerContext?
     private var sink: SessionSink?
-    private var inFlight = 0
-    private var readSuppressed = false
-    /// Between channelRead and channelReadComplete: writes are flushed once at the end.
-    private var inReadBurst = false
-    private var awaitingPong = false
-    private var closing = false
-    private var needsFlush = false
-    /// Graceful shutdown: finish what is in flight, then close with 1001.
-    private var draining = false
+    private var machine: Machine
     /// Subscription ids confirmed inside a batch whose response is not written yet: their notifications wait, so that
     /// none arrives before the response that announces the id.
     private var heldSubscriptions: [String: [[UInt8]]] = [:]
@@ -37,6 +34,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         self.dispatcher = dispatcher
         self.limits = limits
         self.rpcLimits = rpcLimits
+        self.machine = Machine(maximumInFlight: limits.maximumInFlightPerConnection)
         self.connectionID = ConnectionIDs.make()
         self.logger = logger
         self.logger[metadataKey: "connection.id"] = "\(connectionID)"
@@ -53,7 +51,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        closing = true
+        machine.channelInactive()
         dispatcher.connectionClosed(connectionID)
         logger.debug("websocket connection closed")
         context.fireChannelInactive()
@@ -63,41 +61,63 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        awaitingPong = false
-        inReadBurst = true
+        let inbound: Machine.InboundFrame
         switch frame.opcode {
         case .text, .binary:
-            handleMessage(frame.unmaskedData.readableBytesView)
+            inbound = .message(frame.unmaskedData)
         case .ping:
-            send(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+            inbound = .ping(frame.unmaskedData)
         case .pong:
-            break
+            inbound = .pong
         case .connectionClose:
             var data = frame.unmaskedData
-            let code = data.readWebSocketErrorCode() ?? .normalClosure
-            close(code: code, reason: nil)
+            inbound = .close(data.readWebSocketErrorCode() ?? .normalClosure)
         default:
-            break
+            inbound = .other
         }
+        perform(machine.frameReceived(inbound))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        inReadBurst = false
-        flushIfNeeded()
+        perform(machine.readBurstComplete())
         context.fireChannelReadComplete()
     }
 
-    private func handleMessage(_ bytes: ByteBufferView) {
-        switch RPCDecoder.decode(bytes, limits: rpcLimits) {
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            perform(machine.quiesceRequested())
+            return
+        }
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            let action = machine.idleTimerFired()
+            if case .close = action { logger.info("websocket client did not answer ping; closing") }
+            perform(action)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? NIOWebSocketError, error == .invalidFrameLength {
+            perform(machine.errorCaught(messageTooLarge: true))
+        } else {
+            logger.debug("websocket error", metadata: ["error": "\(error)"])
+            perform(machine.errorCaught(messageTooLarge: false))
+        }
+    }
+
+    private func dispatch(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        switch RPCDecoder.decode(payload.readableBytesView, limits: rpcLimits) {
         case .failure(let error):
+            // Answered at once: counted in flight like any message, and done.
             write(error.bytes)
+            perform(machine.responseCompleted())
         case .success(let message):
             let isBatch: Bool
             if case .batch = message { isBatch = true } else { isBatch = false }
-            inFlight += 1
             let session = SessionContext(connectionID: connectionID, transport: .webSocket, sink: sink)
-            let bound = NIOLoopBound(self, eventLoop: context!.eventLoop)
-            let eventLoop = context!.eventLoop
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
             dispatcher.handle(message, session: session) { response in
                 if eventLoop.inEventLoop {
                     bound.value.completed(response, isBatch: isBatch)
@@ -109,58 +129,17 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     }
 
     private func completed(_ response: [UInt8]?, isBatch: Bool) {
-        inFlight -= 1
         if let response {
             write(response)
             if !heldSubscriptions.isEmpty { releaseSubscriptions(announcedIn: response, all: isBatch) }
         }
-        if draining && inFlight == 0 {
-            close(code: .goingAway, reason: "server shutting down")
-            return
-        }
-        if readSuppressed && inFlight < limits.maximumInFlightPerConnection {
-            readSuppressed = false
-            context?.read()
-        }
+        perform(machine.responseCompleted())
     }
 
     // MARK: Outbound
 
-    /// Reads are paused while the connection has as many requests in flight as it may: backpressure, not errors.
     func read(context: ChannelHandlerContext) {
-        if inFlight >= limits.maximumInFlightPerConnection {
-            readSuppressed = true
-        } else {
-            context.read()
-        }
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent {
-            draining = true
-            if inFlight == 0 { close(code: .goingAway, reason: "server shutting down") }
-            return
-        }
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            if awaitingPong {
-                logger.info("websocket client did not answer ping; closing")
-                close(code: .goingAway, reason: "ping timeout")
-            } else {
-                awaitingPong = true
-                send(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0)))
-            }
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? NIOWebSocketError, error == .invalidFrameLength {
-            close(code: .messageTooLarge, reason: "message too large")
-        } else {
-            logger.debug("websocket error", metadata: ["error": "\(error)"])
-            close(code: .protocolError, reason: nil)
-        }
+        perform(machine.readRequested())
     }
 
     fileprivate func deliver(notification: [UInt8], subscription: String) {
@@ -184,52 +163,64 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Writes one text frame. Inside a read burst the flush waits for channelReadComplete (one syscall for all the
-    /// responses of a pipelined burst); otherwise it happens at once.
+    /// Writes one text frame (see `Machine.frameReady` for when it is flushed).
     ///
     /// The outbound limit costs nothing while the client keeps up: only when NIO reports the channel unwritable
     /// (its write buffer above the high-water mark) are the buffered bytes looked at.
     private func write(_ bytes: [UInt8], flush: Bool = false) {
-        guard let context, !closing else { return }
+        guard let context else { return }
         if !context.channel.isWritable,
             let buffered = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes),
             buffered + bytes.count > limits.maximumOutboundBytes
         {
-            logger.warning("websocket client is not reading; disconnecting",
-                           metadata: ["connection.outbound_bytes": "\(buffered + bytes.count)"])
-            close(code: .policyViolation, reason: "client too slow: outbound queue full")
+            let action = machine.outboundLimitExceeded()
+            if case .close = action {
+                logger.warning("websocket client is not reading; disconnecting",
+                               metadata: ["connection.outbound_bytes": "\(buffered + bytes.count)"])
+            }
+            perform(action)
             return
         }
-        let frame = WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(bytes: bytes))
-        context.write(wrapOutboundOut(frame), promise: nil)
-        if flush || !inReadBurst {
+        perform(machine.frameReady(bytes, flush: flush))
+    }
+
+    private func perform(_ action: Machine.Action) {
+        guard let context else { return }
+        switch action {
+        case .none:
+            break
+        case .dispatch(let payload):
+            dispatch(payload, context: context)
+        case .write(let bytes, let flush):
+            let frame = WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(bytes: bytes))
+            context.write(wrapOutboundOut(frame), promise: nil)
+            if flush { context.flush() }
+        case .flush:
             context.flush()
-        } else {
-            needsFlush = true
+        case .read:
+            context.read()
+        case .pong(let payload):
+            let frame = WebSocketFrame(fin: true, opcode: .pong, data: payload)
+            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        case .ping:
+            let frame = WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))
+            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        case .close(let code, let reason):
+            sendClose(code: code, reason: reason?.rawValue, context: context)
         }
     }
 
-    private func flushIfNeeded() {
-        guard needsFlush, let context else { return }
-        needsFlush = false
-        context.flush()
-    }
-
-    private func send(_ frame: WebSocketFrame) {
-        guard let context, !closing else { return }
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
-    }
-
-    func close(code: WebSocketErrorCode, reason: String?) {
-        guard let context, !closing else { return }
-        closing = true
+    private func sendClose(code: WebSocketErrorCode, reason: String?, context: ChannelHandlerContext) {
         var data = context.channel.allocator.buffer(capacity: 2 + (reason?.utf8.count ?? 0))
         data.write(webSocketErrorCode: code)
         if let reason { data.writeString(reason) }
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
-        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+        // Both callbacks run on the channel's loop, where the context may be used.
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         // A client that does not read may never take the close frame: do not wait for it.
-        context.eventLoop.scheduleTask(in: .seconds(Int64(limits.writeTimeoutSeconds))) { context.close(promise: nil) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(limits.writeTimeoutSeconds))) {
+            context.close(promise: nil)
+        }
     }
 }
 
