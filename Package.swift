@@ -134,8 +134,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"], swiftSettings: strict),
-        // Starts real servers (the dev node, the gateway, Python clients) for live tests; killed by pid.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // Test doubles (a scripted node, an in-memory key backend) and helpers that start real servers (the dev
+        // node, the gateway, Python clients) for live tests, killed by pid.
+        .target(
+            name: "TestSupport",
+            dependencies: ["Ethereum", "JSON", "JSONRPC", "Node", "Signers", "Submission"],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SignersTests",
             dependencies: ["Signers", "Ethereum", "JSON", "TestSupport"],

@@ -149,13 +149,32 @@ extension SubscriptionMultiplexerTests {
         _ = machine.upstreamSubscribed(key: heads, attempt: 1, upstreamID: "0xold")
         _ = machine.nodeDisconnected()
         #expect(machine.nodeConnected() == [.subscribeUpstream(heads, params: headsParams, attempt: 2)])
-        // The resubscription fails (the node went away again before answering): "a" keeps its id…
-        #expect(machine.upstreamSubscribeFailed(key: heads, attempt: 2, error: .server("lost")) == [])
+        // The resubscription fails while connected: "a" keeps its id, and a retry is scheduled…
+        #expect(machine.upstreamSubscribeFailed(key: heads, attempt: 2, error: .server("lost"))
+            == [.retryLater(heads, failures: 1)])
         #expect(machine.clientSubscriptionCount == 1)
         _ = machine.nodeDisconnected()
         // …and is subscribed again on the next connection.
         #expect(machine.nodeConnected() == [.subscribeUpstream(heads, params: headsParams, attempt: 3)])
         #expect(machine.upstreamSubscribed(key: heads, attempt: 3, upstreamID: "0xnew") == [])
         #expect(machine.recipients(ofUpstream: "0xnew").map(\.client) == ["a"])
+    }
+
+    @Test func aRefusedResubscriptionIsRetriedWhileConnectedWithGrowingBackoff() {
+        var machine = Machine(nodeConnected: true)
+        _ = machine.subscribe(key: heads, params: headsParams, client: "a", connection: 1)
+        _ = machine.upstreamSubscribed(key: heads, attempt: 1, upstreamID: "0xold")
+        _ = machine.nodeDisconnected()
+        _ = machine.nodeConnected()
+        #expect(machine.upstreamSubscribeFailed(key: heads, attempt: 2, error: .server("busy"))
+            == [.retryLater(heads, failures: 1)])
+        #expect(machine.retry(key: heads) == [.subscribeUpstream(heads, params: headsParams, attempt: 3)])
+        #expect(machine.upstreamSubscribeFailed(key: heads, attempt: 3, error: .server("busy"))
+            == [.retryLater(heads, failures: 2)])
+        #expect(machine.retry(key: heads) == [.subscribeUpstream(heads, params: headsParams, attempt: 4)])
+        #expect(machine.upstreamSubscribed(key: heads, attempt: 4, upstreamID: "0xnew") == [])
+        #expect(machine.recipients(ofUpstream: "0xnew").map(\.client) == ["a"])
+        // A retry that is no longer needed does nothing.
+        #expect(machine.retry(key: heads) == [])
     }
 }

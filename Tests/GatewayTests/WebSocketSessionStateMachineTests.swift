@@ -462,10 +462,10 @@ import Testing
 
 /// A node that answers only when the test says so, so that requests stay in flight.
 final class HeldNode: NodeClient {
-    private let calls = Mutex<[@Sendable (Result<JSONValue, RPCError>) -> Void]>([])
+    private let calls = Mutex<[@Sendable (Result<JSONValue, NodeError>) -> Void]>([])
 
     func call(method: String, params: JSONValue,
-              completion: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+              completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void) {
         calls.withLock { $0.append(completion) }
     }
 

@@ -1,4 +1,5 @@
 import Ethereum
+import Signers
 import Synchronization
 
 /// A backend whose keys live in this process and whose behaviour tests control: latency per signature and
@@ -13,7 +14,12 @@ public final class InMemoryBackend: KeyBackend {
     private let fault: Fault?
     private let signatures = Atomic<Int>(0)
 
-    public init(name: String = "memory", keys: [PrivateKey], latency: Duration = .zero, fault: Fault? = nil) {
+    /// Signs with this key instead of the account's (a misconfigured key reference, as a test would have it).
+    private let impostor: PrivateKey?
+
+    public init(name: String = "memory", keys: [PrivateKey], latency: Duration = .zero, fault: Fault? = nil,
+                impostor: PrivateKey? = nil) {
+        self.impostor = impostor
         self.name = name
         var table: [Address: (key: PrivateKey, account: Account)] = [:]
         for (index, key) in keys.enumerated() {
@@ -33,7 +39,7 @@ public final class InMemoryBackend: KeyBackend {
 
     /// Without latency or faults to simulate, it signs on the caller's thread like the keystore does.
     public func signNow(digest: Bytes32, for account: Account) throws(SignerError) -> Signature? {
-        guard latency == .zero, fault == nil else { return nil }
+        guard latency == .zero, fault == nil, impostor == nil else { return nil }
         signatures.wrappingAdd(1, ordering: .relaxed)
         guard let key = keys[account.address]?.key else { throw .unknownAccount(account.address.checksummed) }
         return Secp256k1.sign(digest: digest, with: key)
@@ -43,7 +49,7 @@ public final class InMemoryBackend: KeyBackend {
         let number = signatures.wrappingAdd(1, ordering: .relaxed).oldValue + 1
         if latency > .zero { try? await Task.sleep(for: latency) }
         if let error = fault?(account, number) { throw error }
-        guard let key = keys[account.address]?.key else { throw .unknownAccount(account.address.checksummed) }
+        guard let key = impostor ?? keys[account.address]?.key else { throw .unknownAccount(account.address.checksummed) }
         return Secp256k1.sign(digest: digest, with: key)
     }
 }
