@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
         .testTarget(
             name: "EthereumTests",
-            dependencies: ["Ethereum", "JSON"],
+            dependencies: ["Ethereum", "JSON", "TestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),

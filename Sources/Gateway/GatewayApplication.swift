@@ -19,6 +19,7 @@ public struct GatewayApplication: Sendable {
     public let pipeline: SendPipeline
     public let tracker: ReceiptTracker
     let heads: HeadsFeed
+    let work: RequestWork
     public let dispatcher: RPCDispatcher
     public let server: GatewayServer
     private let logger: Logger
@@ -31,13 +32,7 @@ public struct GatewayApplication: Sendable {
         let hub = SubscriptionHub(node: node, logger: logger)
         let chainID = ChainIDCache(node: node)
 
-        var backends = extraBackends
-        if let directory = configuration.wallet.keystoreDirectory {
-            guard let password = configuration.wallet.keystorePassword else {
-                throw ConfigurationError("keystore.password: required with keystore.directory (env:NAME or file:/path)")
-            }
-            backends.append(KeystoreBackend(directory: directory, password: SecretReference(password), logger: logger))
-        }
+        let backends = extraBackends + (try KeyBackendFactory.backends(for: configuration.wallet, logger: logger))
         var walletSettings = configuration.wallet.settings
         walletSettings.refreshInterval = .seconds(configuration.wallet.refreshSeconds)
         let wallet = Wallet(backends: backends, settings: walletSettings, logger: logger)
@@ -47,7 +42,7 @@ public struct GatewayApplication: Sendable {
         let tracker = ReceiptTracker(node: node, settings: configuration.receipts, logger: logger)
         let receipts = ReceiptSubscriptions(tracker: tracker)
         var observers = SendPipeline.Observers()
-        observers.submitted = { signed, origin in tracker.track(signed.hash, origin: origin) }
+        observers.submitted = { signed, connectionID in tracker.track(signed.hash, connectionID: connectionID) }
         observers.replaced = { replaced, replacement in
             tracker.replaced(replaced, by: replacement.hash)
             receipts.replaced(replaced, by: replacement.hash)
@@ -72,12 +67,14 @@ public struct GatewayApplication: Sendable {
             hub.handle(event)
             heads.handle(event)
         }
+        let work = RequestWork()
         let methods: [any LocalMethods] = [
             SubscriptionMethods(hub: hub, local: [ReceiptSubscriptions.kind: receipts]),
             chainID,
             backends.isEmpty
                 ? NoWalletMethods() as any LocalMethods
-                : WalletMethods(wallet: wallet, pipeline: pipeline, filler: filler, node: node, receipts: receipts),
+                : WalletMethods(wallet: wallet, pipeline: pipeline, filler: filler, node: node, receipts: receipts,
+                                work: work),
         ]
         let dispatcher = RPCDispatcher(node: node, methods: methods, limits: configuration.server.rpcLimits)
         self.node = node
@@ -88,9 +85,10 @@ public struct GatewayApplication: Sendable {
         self.pipeline = pipeline
         self.tracker = tracker
         self.heads = heads
+        self.work = work
         self.dispatcher = dispatcher
         self.server = GatewayServer(
-            configuration: configuration.server, dispatcher: dispatcher,
+            settings: configuration.server, dispatcher: dispatcher,
             health: { [node, hub, wallet] in
                 let counts = hub.counts
                 // Ready only with a node to submit to and a wallet that has asked its backends at least once:
@@ -111,7 +109,7 @@ public struct GatewayApplication: Sendable {
     /// Node first, so the server starts with a link to forward to; the group stops them in reverse order (the
     /// server drains its connections while the pipeline still runs).
     public var services: [any Service] {
-        [node, hub, wallet, tracker, heads, pipeline, server]
+        [node, hub, wallet, tracker, heads, pipeline, work, server]
     }
 
     public func serviceGroup(logger: Logger) -> ServiceGroup {

@@ -19,6 +19,8 @@ public enum NodeEvent: Sendable {
     case disconnected
     /// An `eth_subscription` notification.
     case notification(subscription: String, result: JSONValue)
+    /// A node that cannot push heads (HTTP) was polled and has a new latest block (`eth_getBlockByNumber` form).
+    case polledHead(JSONValue)
 }
 
 extension NodeClient {

@@ -12,14 +12,14 @@ import ServiceLifecycle
 /// The gateway's one connection to its node: a WebSocket that every client's proxied call shares (ids remapped),
 /// kept alive by reconnecting with backoff. Runs as a `Service`.
 public final class WebSocketNodeClient: NodeConnection {
-    public struct Configuration: Sendable {
+    public struct Settings: Sendable {
         public var endpoint: NodeEndpoint
         /// How long a call may wait for its answer before the client gets -32002.
-        public var requestTimeout: TimeAmount = .seconds(30)
-        public var connectTimeout: TimeAmount = .seconds(10)
+        public var requestTimeout: Duration = .seconds(30)
+        public var connectTimeout: Duration = .seconds(10)
         /// Silence after which the node is pinged; no frame within another interval closes the link (a half-open
         /// TCP connection would otherwise go unnoticed until TCP gives up, many minutes later).
-        public var pingInterval: TimeAmount = .seconds(10)
+        public var pingInterval: Duration = .seconds(10)
         public var backoff = Backoff()
         /// Largest message accepted from the node (geth's WS read limit is 32 MiB).
         public var maximumMessageBytes = 32 * 1024 * 1024
@@ -36,14 +36,14 @@ public final class WebSocketNodeClient: NodeConnection {
         var shuttingDown = false
     }
 
-    private let configuration: Configuration
+    private let settings: Settings
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
 
-    public init(configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
-        precondition(configuration.endpoint.isWebSocket, "WebSocketNodeClient needs a ws:// or wss:// endpoint")
-        self.configuration = configuration
+    public init(settings: Settings, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        precondition(settings.endpoint.isWebSocket, "WebSocketNodeClient needs a ws:// or wss:// endpoint")
+        self.settings = settings
         self.group = group
         self.logger = logger
     }
@@ -57,7 +57,7 @@ public final class WebSocketNodeClient: NodeConnection {
     // MARK: Calls
 
     public func call(method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void) {
-        let deadline = NIODeadline.now() + configuration.requestTimeout
+        let deadline = NIODeadline.now() + TimeAmount(settings.requestTimeout)
         let registered: (channel: any Channel, id: UInt64)? = state.withLockedValue { state in
             guard let channel = state.channel, !state.shuttingDown else { return nil }
             return (channel, state.pending.add(deadline: deadline, completion: completion))
@@ -105,7 +105,7 @@ public final class WebSocketNodeClient: NodeConnection {
     }
 
     fileprivate func logNodeSilent() {
-        logger.warning("node did not answer a ping; reconnecting", metadata: ["node.url": "\(configuration.endpoint.redacted)"])
+        logger.warning("node did not answer a ping; reconnecting", metadata: ["node.url": "\(settings.endpoint.redacted)"])
     }
 
     private func emit(_ event: NodeEvent) {
@@ -136,7 +136,7 @@ public final class WebSocketNodeClient: NodeConnection {
     private var shuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
 
     private func connectionLoop() async {
-        var backoff = configuration.backoff
+        var backoff = settings.backoff
         while !shuttingDown && !Task.isCancelled {
             do {
                 let channel = try await connect()
@@ -150,7 +150,7 @@ public final class WebSocketNodeClient: NodeConnection {
                     break
                 }
                 backoff.reset()
-                logger.info("connected to node", metadata: ["node.url": "\(configuration.endpoint.redacted)"])
+                logger.info("connected to node", metadata: ["node.url": "\(settings.endpoint.redacted)"])
                 emit(.connected)
                 try? await channel.closeFuture.get()
                 let failed = state.withLockedValue { state in
@@ -162,10 +162,10 @@ public final class WebSocketNodeClient: NodeConnection {
                 emit(.disconnected)
                 for completion in failed { completion(.failure(NodeError.connectionLost)) }
                 if !shuttingDown {
-                    logger.warning("node connection lost; reconnecting", metadata: ["node.url": "\(configuration.endpoint.redacted)"])
+                    logger.warning("node connection lost; reconnecting", metadata: ["node.url": "\(settings.endpoint.redacted)"])
                 }
             } catch {
-                logger.warning("cannot connect to node", metadata: ["node.url": "\(configuration.endpoint.redacted)", "error": "\(error)"])
+                logger.warning("cannot connect to node", metadata: ["node.url": "\(settings.endpoint.redacted)", "error": "\(error)"])
             }
             if shuttingDown { break }
             try? await Task.sleep(for: backoff.nextDelay())
@@ -173,12 +173,12 @@ public final class WebSocketNodeClient: NodeConnection {
     }
 
     private func connect() async throws -> any Channel {
-        let endpoint = configuration.endpoint
+        let endpoint = settings.endpoint
         let sslContext: NIOSSLContext? = try endpoint.usesTLS ? makeTLSContext() : nil
         let upgraded = group.next().makePromise(of: Void.self)
-        let maximumMessageBytes = configuration.maximumMessageBytes
+        let maximumMessageBytes = settings.maximumMessageBytes
         let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(configuration.connectTimeout)
+            .connectTimeout(TimeAmount(settings.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -190,7 +190,7 @@ public final class WebSocketNodeClient: NodeConnection {
                         // The request handler's job is done; WebSocket frames must not reach it.
                         channel.pipeline.removeHandler(name: "upgrade-request").flatMapThrowing {
                             try channel.pipeline.syncOperations.addHandlers([
-                                IdleStateHandler(readTimeout: self.configuration.pingInterval),
+                                IdleStateHandler(readTimeout: TimeAmount(self.settings.pingInterval)),
                                 NIOWebSocketFrameAggregator(
                                     minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
                                     maxAccumulatedFrameSize: maximumMessageBytes),
@@ -211,8 +211,8 @@ public final class WebSocketNodeClient: NodeConnection {
             upgraded.fail(error)  // a promise must be completed, even when the connection never existed
             throw error
         }
-        let timeout = channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
-            upgraded.fail(ChannelError.connectTimeout(self.configuration.connectTimeout))
+        let timeout = channel.eventLoop.scheduleTask(in: TimeAmount(settings.connectTimeout)) {
+            upgraded.fail(ChannelError.connectTimeout(TimeAmount(self.settings.connectTimeout)))
         }
         channel.closeFuture.whenComplete { _ in upgraded.fail(ChannelError.ioOnClosedChannel) }
         do {
@@ -229,7 +229,7 @@ public final class WebSocketNodeClient: NodeConnection {
     private func makeTLSContext() throws -> NIOSSLContext {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
-        if let file = configuration.trustRootsFile {
+        if let file = settings.trustRootsFile {
             tls.trustRoots = .file(file)
         }
         return try NIOSSLContext(configuration: tls)

@@ -25,11 +25,16 @@ public struct CanonicalChain: Sendable {
     }
 
     public let depth: UInt64
+    /// How many parents are fetched to fill a gap (heads skipped while the tracker was busy, a reconnection) before
+    /// the segment is accepted without linking: a gap is not a reorg, and walking it block by block would only make
+    /// the tracker fall further behind.
+    public let maximumGapWalk: UInt64
     private var hashes: [UInt64: String] = [:]
     public private(set) var tip: UInt64?
 
-    public init(depth: UInt64 = 128) {
+    public init(depth: UInt64 = 128, maximumGapWalk: UInt64 = 32) {
         self.depth = max(depth, 2)
+        self.maximumGapWalk = max(maximumGapWalk, 1)
     }
 
     /// The canonical hash at `number`, if it is recent enough to be known.
@@ -47,6 +52,13 @@ public struct CanonicalChain: Sendable {
         let orphanedFrom: UInt64? = oldest.number <= tip ? oldest.number : nil
         if oldest.number == 0 || hashes[oldest.number - 1] == oldest.parentHash {
             return accept(segment, orphanedFrom: orphanedFrom)
+        }
+        if oldest.number > tip + 1 {
+            // Still above the known tip: a gap. Fill a little of it; past that, accept without linking.
+            if UInt64(segment.count) <= maximumGapWalk {
+                return .needBlock(hash: oldest.parentHash, number: oldest.number - 1)
+            }
+            return accept(segment, orphanedFrom: nil)
         }
         // Deeper than what is remembered: everything known from the segment's start (or the oldest known block)
         // is treated as replaced, so that every receipt in it is looked up again.

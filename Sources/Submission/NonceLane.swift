@@ -69,8 +69,11 @@ public struct NonceLane: Sendable {
         public var submitAttemptsBeforeAnswer = 10
         /// Tries of a submission that never left the gateway before the request fails (nothing was broadcast).
         public var unsentAttemptsBeforeFailure = 10
-        /// Accepted transactions are sent again every this many new heads while unmined.
+        /// Accepted transactions are sent again every this many new heads while unmined…
         public var rebroadcastEveryBlocks: UInt64 = 3
+        /// …and no more often than this: an automining node makes a block per transaction, and resending every
+        /// few of those would flood it with bytes it already has.
+        public var rebroadcastInterval: Duration = .seconds(12)
         /// An accepted transaction unmined for this many heads is replaced with higher fees (0: never).
         public var replaceAfterBlocks: UInt64 = 0
 
@@ -114,6 +117,8 @@ public struct NonceLane: Sendable {
         public var signed: SignedTransaction
         /// The head at which it was accepted (or last replaced); `nil` until the first head after it.
         var since: UInt64?
+        /// When it was last sent (`nil`: by the lane's first submission, at a time the lane was not told).
+        var lastSent: ContinuousClock.Instant?
         var replacing = false
 
         public init(id: RequestID, signed: SignedTransaction) {
@@ -370,22 +375,27 @@ public struct NonceLane: Sendable {
         accepted[nonce]?.since = lastHead
     }
 
-    /// A new head: accepted transactions are sent again every few blocks and replaced once stuck.
-    public mutating func newHead(_ number: UInt64) -> [Action] {
+    /// A new head (seen at `now`): accepted transactions are sent again every few blocks (and at most every
+    /// `rebroadcastInterval`) and replaced once stuck.
+    public mutating func newHead(_ number: UInt64, now: ContinuousClock.Instant) -> [Action] {
         lastHead = number
         var resend: [SignedTransaction] = []
         var actions: [Action] = []
         for nonce in accepted.keys.sorted() {
             guard let record = accepted[nonce] else { continue }
-            guard let since = record.since else {
-                accepted[nonce]?.since = number
+            guard let since = record.since, let lastSent = record.lastSent else {
+                if record.since == nil { accepted[nonce]?.since = number }
+                accepted[nonce]?.lastSent = record.lastSent ?? now
                 continue
             }
             let age = number >= since ? number - since : 0
             if settings.replaceAfterBlocks > 0 && age >= settings.replaceAfterBlocks && !record.replacing {
                 accepted[nonce]?.replacing = true
                 actions.append(.replaceStuck(record.id, record.signed))
-            } else if settings.rebroadcastEveryBlocks > 0 && age > 0 && age % settings.rebroadcastEveryBlocks == 0 {
+            } else if settings.rebroadcastEveryBlocks > 0 && age >= settings.rebroadcastEveryBlocks
+                && now - lastSent >= settings.rebroadcastInterval
+            {
+                accepted[nonce]?.lastSent = now
                 resend.append(record.signed)
             }
         }

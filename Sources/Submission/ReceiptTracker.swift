@@ -9,7 +9,7 @@ import Synchronization
 /// What the tracker reports about a tracked transaction.
 public enum ReceiptEvent: Sendable {
     /// A receipt was found (again, with a different block after a reorg).
-    case mined(hash: Bytes32, receipt: JSONValue, blockNumber: UInt64, origin: UInt64?)
+    case mined(hash: Bytes32, receipt: JSONValue, blockNumber: UInt64, connectionID: UInt64?)
     /// The receipt's block is `confirmations` deep (1 = the block itself is the head).
     case confirmed(hash: Bytes32, confirmations: UInt64, blockNumber: UInt64)
     /// The block that held the receipt was replaced and the transaction is pending again.
@@ -32,12 +32,15 @@ public final class ReceiptTracker: Service, Sendable {
         public var perHashLookupAfterHeads = 3
         /// Heads after which a hash that was not sent through the gateway and never landed is forgotten.
         public var forgetForeignAfterHeads = 256
+        /// With no new head for this long (an automining node goes quiet when sends stop), pending transactions are
+        /// looked up by hash anyway: a receipt whose block was skipped must not wait for the next transaction.
+        public var idleLookupInterval: Duration = .seconds(2)
 
         public init() {}
     }
 
     private struct Tracked: Sendable {
-        var origin: UInt64?
+        var connectionID: UInt64?
         var blockNumber: UInt64?
         var blockHash: String?
         var receipt: JSONValue?
@@ -48,7 +51,7 @@ public final class ReceiptTracker: Service, Sendable {
     private struct State: Sendable {
         var tracked: [Bytes32: Tracked] = [:]
         var lastHead: UInt64?
-        var chain = CanonicalChain()
+        var chain = CanonicalChain(depth: 128, maximumGapWalk: 4)
         /// Receipts of the last few blocks: a transaction tracked just after its block was scanned (automining nodes
         /// announce the block before answering eth_sendRawTransaction) is found here instead of being missed.
         var recentReceipts: [Bytes32: (receipt: JSONValue, block: UInt64)] = [:]
@@ -81,15 +84,24 @@ public final class ReceiptTracker: Service, Sendable {
     private let settings: Settings
     private let logger: Logger
     private let state = Mutex(State())
-    private let heads: AsyncStream<Head>
-    private let headsInput: AsyncStream<Head>.Continuation
+    private enum Input: Sendable {
+        case head(Head)
+        /// The idle timer: no head for `idleLookupInterval`.
+        case idle
+        /// Hashes to look up at once (a subscription named them; they may be mined already).
+        case lookUp([Bytes32])
+    }
+
+    private let inputs: AsyncStream<Input>
+    private let input: AsyncStream<Input>.Continuation
+    private let lastActivity = Mutex(ContinuousClock.now)
     private let handler = Mutex<(@Sendable (ReceiptEvent) -> Void)?>(nil)
 
     public init(node: any NodeClient, settings: Settings = Settings(), logger: Logger) {
         self.node = node
         self.settings = settings
         self.logger = logger
-        (heads, headsInput) = AsyncStream.makeStream(of: Head.self, bufferingPolicy: .bufferingNewest(256))
+        (inputs, input) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .bufferingNewest(256))
     }
 
     public func setEventHandler(_ handler: @escaping @Sendable (ReceiptEvent) -> Void) {
@@ -97,9 +109,9 @@ public final class ReceiptTracker: Service, Sendable {
     }
 
     /// Starts tracking `hash` (sent through the gateway, or named by a `transactionReceipts` subscription).
-    public func track(_ hash: Bytes32, origin: UInt64?) {
+    public func track(_ hash: Bytes32, connectionID: UInt64?) {
         let recent = state.withLock { state -> (receipt: JSONValue, block: UInt64)? in
-            if state.tracked[hash] == nil { state.tracked[hash] = Tracked(origin: origin) }
+            if state.tracked[hash] == nil { state.tracked[hash] = Tracked(connectionID: connectionID) }
             return state.recentReceipts[hash]
         }
         if let recent { found(recent.receipt, hash: hash, headNumber: state.withLock { $0.lastHead }) }
@@ -109,8 +121,8 @@ public final class ReceiptTracker: Service, Sendable {
 
     /// `replacement` took the nonce of `replaced`: it is tracked for the same connection.
     public func replaced(_ replaced: Bytes32, by replacement: Bytes32) {
-        let origin = state.withLock { $0.tracked[replaced]?.origin }
-        track(replacement, origin: origin)
+        let connectionID = state.withLock { $0.tracked[replaced]?.connectionID }
+        track(replacement, connectionID: connectionID)
     }
 
     /// Stops tracking hashes that can no longer be mined (their nonce was settled by another transaction).
@@ -132,15 +144,35 @@ public final class ReceiptTracker: Service, Sendable {
 
     /// A new head from the node (the `newHeads` subscription the gateway shares with its clients).
     public func newHead(_ head: Head) {
-        headsInput.yield(head)
+        input.yield(.head(head))
     }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            for await head in self.heads {
-                await self.process(head)
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    while (try? await Task.sleep(for: self.settings.idleLookupInterval)) != nil {
+                        if ContinuousClock.now - self.lastActivity.withLock({ $0 }) >= self.settings.idleLookupInterval {
+                            self.input.yield(.idle)
+                        }
+                    }
+                }
+                for await item in self.inputs {
+                    self.lastActivity.withLock { $0 = .now }
+                    switch item {
+                    case .head(let head): await self.process(head)
+                    case .idle: await self.lookUpLongPending(idle: true)
+                    case .lookUp(let hashes): for hash in hashes { await self.lookUpNow(hash) }
+                    }
+                }
+                group.cancelAll()
             }
         }
+    }
+
+    /// Looks these hashes up soon, one at a time, in the tracker's own order of work.
+    public func lookUp(_ hashes: [Bytes32]) {
+        input.yield(.lookUp(hashes))
     }
 
     /// Looks a hash up once right away (a subscription may name a transaction that is already mined).
@@ -171,10 +203,18 @@ public final class ReceiptTracker: Service, Sendable {
                 segment.append(parent.block)
             }
         }
-        guard let (newBlocks, orphanedFrom) = connected else { return }
-        state.withLock { $0.lastHead = $0.chain.tip }
+        guard let (newBlocks, orphanedFrom) = connected, let newest = newBlocks.last else { return }
+        // Every block from the previous tip (or the fork point) up to the head is new, also those a gap skipped
+        // without linking: scanned by number, the most recent `maximumCatchUpBlocks` of them.
+        let previousTip = state.withLock { state -> UInt64? in
+            defer { state.lastHead = state.chain.tip }
+            return state.lastHead
+        }
+        var first = newBlocks.first!.number
+        if let previousTip, orphanedFrom == nil, previousTip + 1 < first { first = previousTip + 1 }
+        if newest.number - first + 1 > settings.maximumCatchUpBlocks { first = newest.number - settings.maximumCatchUpBlocks + 1 }
         if let orphanedFrom { await handleReorg(from: orphanedFrom) }
-        for block in newBlocks.suffix(Int(settings.maximumCatchUpBlocks)) { await scanBlock(block.number) }
+        for number in first...newest.number { await scanBlock(number) }
         await lookUpLongPending()
         if let tip = state.withLock({ $0.chain.tip }) { reportConfirmations(headNumber: tip) }
     }
@@ -195,14 +235,18 @@ public final class ReceiptTracker: Service, Sendable {
         for (hash, receipt) in matches { found(receipt, hash: hash, headNumber: number) }
     }
 
-    private func lookUpLongPending() async {
+    private func lookUpLongPending(idle: Bool = false) async {
         let stale = state.withLock { state -> [Bytes32] in
             var stale: [Bytes32] = []
             for (hash, tracked) in state.tracked where tracked.blockNumber == nil {
                 // Hashes named by a subscriber (not sent by us) that never land are forgotten: a client must not be
                 // able to make the tracker grow without bound.
-                if tracked.origin == nil && tracked.headsPending >= settings.forgetForeignAfterHeads {
+                if tracked.connectionID == nil && tracked.headsPending >= settings.forgetForeignAfterHeads {
                     state.tracked.removeValue(forKey: hash)
+                    continue
+                }
+                if idle {
+                    stale.append(hash)
                     continue
                 }
                 state.tracked[hash]?.headsPending += 1
@@ -239,16 +283,16 @@ public final class ReceiptTracker: Service, Sendable {
     private func found(_ receipt: JSONValue, hash: Bytes32, headNumber: UInt64?) {
         guard let numberText = receipt["blockNumber"]?.stringValue, let blockNumber = try? Hex.decodeQuantity(numberText) else { return }
         let blockHash = receipt["blockHash"]?.stringValue
-        let origin = state.withLock { state -> UInt64?? in
+        let connectionID = state.withLock { state -> UInt64?? in
             guard let tracked = state.tracked[hash], tracked.blockHash != blockHash else { return .none }
             state.tracked[hash]?.blockNumber = blockNumber
             state.tracked[hash]?.blockHash = blockHash
             state.tracked[hash]?.receipt = receipt
             state.tracked[hash]?.reportedConfirmations = 0
-            return .some(tracked.origin)
+            return .some(tracked.connectionID)
         }
-        guard case .some(let sender) = origin else { return }
-        emit(.mined(hash: hash, receipt: receipt, blockNumber: blockNumber, origin: sender))
+        guard case .some(let sender) = connectionID else { return }
+        emit(.mined(hash: hash, receipt: receipt, blockNumber: blockNumber, connectionID: sender))
         if let headNumber { reportConfirmations(headNumber: headNumber) }
     }
 

@@ -39,8 +39,8 @@ public final class SendPipeline: Service, Sendable {
 
     /// What the rest of the gateway hears from the pipeline.
     public struct Observers: Sendable {
-        /// A transaction reached the node (hash, sender, originating connection): track its receipt.
-        public var submitted: @Sendable (SignedTransaction, _ origin: UInt64?) -> Void = { _, _ in }
+        /// A transaction reached the node (hash, sender, connection it came from): track its receipt.
+        public var submitted: @Sendable (SignedTransaction, _ connectionID: UInt64?) -> Void = { _, _ in }
         /// `replacement` took the nonce of the transaction with hash `replaced`: track both, tell the watchers.
         public var replaced: @Sendable (_ replaced: Bytes32, _ replacement: SignedTransaction) -> Void = { _, _ in }
         /// These hashes can no longer be mined (another transaction settled their nonce): stop tracking them.
@@ -50,7 +50,7 @@ public final class SendPipeline: Service, Sendable {
 
     private struct Pending: Sendable {
         let from: Address
-        let origin: UInt64?
+        let connectionID: UInt64?
         let idempotencyKey: String?
         let requestDigest: Bytes32?
         var completions: [Completion]
@@ -60,7 +60,7 @@ public final class SendPipeline: Service, Sendable {
     private struct Request: Sendable {
         let transaction: TransactionRequest
         let idempotencyKey: String?
-        let origin: UInt64?
+        let connectionID: UInt64?
         let completion: Completion
     }
 
@@ -71,6 +71,7 @@ public final class SendPipeline: Service, Sendable {
         case slow(Address, NonceLane.Action)
         case reorged(Bytes32)
         case mined(Bytes32, UInt64)
+        case replaceByHash(Bytes32, ReplacementKind, Completion)
     }
 
     private struct State: Sendable {
@@ -161,6 +162,8 @@ public final class SendPipeline: Service, Sendable {
         case .recover(let from, let records): await recover(from, records)
         case .slow(let from, let action): await carryOutSlow(action, from: from)
         case .reorged(let hash): await reorged(hash)
+        case .replaceByHash(let hash, let kind, let completion):
+            completion(await replace(hash: hash, kind))
         case .mined(let hash, let blockNumber):
             do { try await journal.mined(hash: hash, blockNumber: blockNumber) } catch {
                 logger.error("journal could not record a receipt", metadata: ["tx.hash": "\(hash)", "error": "\(error)"])
@@ -170,22 +173,22 @@ public final class SendPipeline: Service, Sendable {
 
     // MARK: Sending
 
-    public func send(_ request: TransactionRequest, idempotencyKey: String? = nil, origin: UInt64? = nil) async
+    public func send(_ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil) async
         -> Result<SignedTransaction, RPCError>
     {
         await withCheckedContinuation { continuation in
-            send(request, idempotencyKey: idempotencyKey, origin: origin) { continuation.resume(returning: $0) }
+            send(request, idempotencyKey: idempotencyKey, connectionID: connectionID) { continuation.resume(returning: $0) }
         }
     }
 
-    public func send(_ request: TransactionRequest, idempotencyKey: String? = nil, origin: UInt64? = nil,
+    public func send(_ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil,
                      completion: @escaping Completion) {
         guard wallet.account(for: request.from) != nil else {
             return completion(.failure(.unauthorized(
                 "from address \(request.from.checksummed) is not an account of this gateway")))
         }
         if let refusal = queueRefusal(request.from) { return completion(.failure(refusal)) }
-        let request = Request(transaction: request, idempotencyKey: idempotencyKey, origin: origin, completion: completion)
+        let request = Request(transaction: request, idempotencyKey: idempotencyKey, connectionID: connectionID, completion: completion)
         if case .terminated = workInput.yield(.start(request)) {
             completion(.failure(.internalError("the gateway is shutting down; nothing was sent")))
         }
@@ -218,7 +221,7 @@ public final class SendPipeline: Service, Sendable {
             }
             state.nextID += 1
             state.pending[id] = Pending(
-                from: request.transaction.from, origin: request.origin, idempotencyKey: request.idempotencyKey,
+                from: request.transaction.from, connectionID: request.connectionID, idempotencyKey: request.idempotencyKey,
                 requestDigest: digest, completions: [request.completion])
             return (id, .claimed)
         }
@@ -248,7 +251,7 @@ public final class SendPipeline: Service, Sendable {
         }
         let from = request.transaction.from
         if let callerNonce = request.transaction.nonce {
-            return await sendWithCallerNonce(id, transaction, nonce: callerNonce, from: from, origin: request.origin)
+            return await sendWithCallerNonce(id, transaction, nonce: callerNonce, from: from, connectionID: request.connectionID)
         }
         let actions = state.withLock { state -> [NonceLane.Action]? in
             guard (state.lanes[from]?.pendingCount ?? 0) < settings.maximumQueuedPerAddress else { return nil }
@@ -267,7 +270,7 @@ public final class SendPipeline: Service, Sendable {
     /// one of the gateway's own pending transactions replaces it (fees must beat it); anything else is refused
     /// without a trace in the journal.
     private func sendWithCallerNonce(_ id: UInt64, _ transaction: Transaction, nonce: UInt64, from: Address,
-                                     origin: UInt64?) async {
+                                     connectionID: UInt64?) async {
         for _ in 0..<3 {
             let decision = state.withLock { state -> (NonceLane.CallerNonce, [NonceLane.Action]) in
                 var lane = state.lanes[from, default: NonceLane(settings: settings.lane)]
@@ -305,7 +308,7 @@ public final class SendPipeline: Service, Sendable {
                             + "transaction \(old.signed.hash.hex); a replacement must pay at least "
                             + "\(Self.describe(minimum)) (+\(FeeBump.minimumPercent) %)")))
                 }
-                return finish(id, await replace(old, with: transaction, from: from, id: id, origin: origin))
+                return finish(id, await replace(old, with: transaction, from: from, id: id, connectionID: connectionID))
             case .refused(let expected):
                 return finish(id, .failure(.server(
                     "nonce \(nonce) cannot be used for \(from.checksummed): the next nonce is \(expected.map(String.init) ?? "unknown"); "
@@ -331,6 +334,13 @@ public final class SendPipeline: Service, Sendable {
         case cancel
     }
 
+    /// `replace(hash:_:)` as a work item of the pipeline: `completion` gets the replacement.
+    public func replace(hash: Bytes32, _ kind: ReplacementKind, completion: @escaping Completion) {
+        if case .terminated = workInput.yield(.replaceByHash(hash, kind, completion)) {
+            completion(.failure(.internalError("the gateway is shutting down; nothing was sent")))
+        }
+    }
+
     /// Replaces the gateway's pending transaction `hash` at its nonce with bumped fees.
     public func replace(hash: Bytes32, _ kind: ReplacementKind) async -> Result<SignedTransaction, RPCError> {
         let found = state.withLock { state -> (Address, NonceLane.Accepted)? in
@@ -350,7 +360,7 @@ public final class SendPipeline: Service, Sendable {
             defer { state.nextID += 1 }
             return state.nextID
         }
-        return await replace(old, with: transaction, from: from, id: id, origin: nil)
+        return await replace(old, with: transaction, from: from, id: id, connectionID: nil)
     }
 
     private func bumpedTransaction(_ old: Transaction, _ kind: ReplacementKind, from: Address) async -> Transaction? {
@@ -371,7 +381,7 @@ public final class SendPipeline: Service, Sendable {
     /// Signs and sends `transaction` at `old`'s nonce. Accepted: both hashes are tracked, whichever is mined
     /// settles the nonce, and the watchers of the old one are told.
     private func replace(_ old: NonceLane.Accepted, with transaction: Transaction, from: Address, id: UInt64,
-                         origin: UInt64?) async -> Result<SignedTransaction, RPCError> {
+                         connectionID: UInt64?) async -> Result<SignedTransaction, RPCError> {
         let nonce = old.signed.transaction.nonce
         let signed: SignedTransaction
         do {
@@ -405,7 +415,7 @@ public final class SendPipeline: Service, Sendable {
                 logger.info("transaction replaced", metadata: [
                     "signer.address": "\(from)", "tx.nonce": "\(nonce)", "tx.hash": "\(signed.hash)",
                     "tx.replaced": "\(old.signed.hash)"])
-                observers.submitted(signed, origin)
+                observers.submitted(signed, connectionID)
                 observers.replaced(old.signed.hash, signed)
                 return .success(signed)
             case .nonceTaken:
@@ -426,7 +436,7 @@ public final class SendPipeline: Service, Sendable {
             state.acceptedHashes[signed.hash] = (from, nonce)
             state.lanes[from]?.replacementAbandoned(nonce: nonce)
         }
-        observers.submitted(signed, origin)
+        observers.submitted(signed, connectionID)
         return .failure(Self.outcomeUnknown(signed))
     }
 
@@ -627,11 +637,11 @@ public final class SendPipeline: Service, Sendable {
             logger.error("journal could not record a submission",
                          metadata: ["tx.hash": "\(signed.hash)", "error": "\(error)"])
         }
-        let origin = state.withLock { state -> UInt64? in
+        let connectionID = state.withLock { state -> UInt64? in
             state.acceptedHashes[signed.hash] = (from, signed.transaction.nonce)
-            return state.pending[id]?.origin
+            return state.pending[id]?.connectionID
         }
-        observers.submitted(signed, origin)
+        observers.submitted(signed, connectionID)
         // The idempotency key is released only now, after the journal says "submitted": a repeat that arrives later
         // reads the journal and gets the same hash.
         finish(id, .success(signed))
@@ -675,7 +685,7 @@ public final class SendPipeline: Service, Sendable {
             return (state.nextID, state.lanes[from]?.accepted[signed.transaction.nonce])
         }
         guard let old, old.signed.hash == signed.hash else { return }
-        if case .failure(let error) = await replace(old, with: transaction, from: from, id: newID, origin: nil) {
+        if case .failure(let error) = await replace(old, with: transaction, from: from, id: newID, connectionID: nil) {
             logger.warning("a stuck transaction could not be replaced", metadata: [
                 "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "error": "\(error)"])
         }
@@ -683,10 +693,11 @@ public final class SendPipeline: Service, Sendable {
 
     /// A new head: every lane's accepted transactions are sent again now and then, and replaced once stuck.
     public func newHead(_ number: UInt64) {
+        let now = ContinuousClock.now
         let work = state.withLock { state -> [(Address, [NonceLane.Action])] in
             var work: [(Address, [NonceLane.Action])] = []
-            for address in state.lanes.keys {
-                let actions = state.lanes[address]!.newHead(number)
+            for address in state.lanes.keys where !(state.lanes[address]?.accepted.isEmpty ?? true) {
+                let actions = state.lanes[address]!.newHead(number, now: now)
                 if !actions.isEmpty { work.append((address, actions)) }
             }
             return work

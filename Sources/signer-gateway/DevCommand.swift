@@ -70,7 +70,6 @@ struct DevCommand: AsyncParsableCommand {
             throw error
         }
         await node.stop()
-        exitAfterShutdown()
     }
 }
 

@@ -37,7 +37,6 @@ struct Serve: AsyncParsableCommand {
         let application = try GatewayApplication(configuration: configuration, logger: logger)
         try await application.serviceGroup(logger: logger).run()
         logger.info("gateway stopped: connections drained, journal closed")
-        exitAfterShutdown()
     }
 }
 
@@ -52,12 +51,4 @@ struct CheckConfig: ParsableCommand {
         print(ConfigurationLoader.describe(configuration))
         print("configuration OK")
     }
-}
-
-/// Ends the process once every service has stopped. `_exit` rather than returning from `main`: the normal exit path
-/// runs process-wide teardown while unstructured tasks may still be finishing on other threads, which was seen to
-/// crash (rarely, under load) after an otherwise clean shutdown. Everything durable is already on disk here (the
-/// journal commits with synchronous = FULL).
-func exitAfterShutdown() -> Never {
-    _exit(EXIT_SUCCESS)
 }

@@ -1,5 +1,6 @@
 import Ethereum
 import Testing
+import TestSupport
 
 @Suite struct HexTests {
     @Test func quantitiesAreStrict() throws {
@@ -34,18 +35,5 @@ import Testing
             let value = UInt64.random(in: 0...UInt64.max, using: &generator) >> UInt64.random(in: 0..<64, using: &generator)
             #expect(try Hex.decodeQuantity(Hex.encodeQuantity(value)) == value)
         }
-    }
-}
-
-/// SplitMix64: deterministic randomness for property tests (a failure reproduces with the same seed).
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,6 +1,7 @@
 import Ethereum
 import JSON
 import Testing
+import TestSupport
 
 /// Every transaction eth-account produced (Tools/fixtures/generate.py) must come out of our code byte for byte.
 @Suite struct TransactionConformanceTests {

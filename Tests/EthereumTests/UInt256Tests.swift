@@ -1,5 +1,6 @@
 import Ethereum
 import Testing
+import TestSupport
 
 @Suite struct UInt256Tests {
     @Test func textForms() throws {

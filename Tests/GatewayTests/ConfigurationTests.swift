@@ -1,5 +1,6 @@
 import Gateway
 import TestSupport
+import Node
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -61,6 +62,16 @@ import Testing
         }
         let http = try ConfigurationLoader.load(path: nil, environment: ["SIGNER_GATEWAY_NODE_URL": "http://127.0.0.1:8545"])
         #expect(try http.nodeEndpoint().isWebSocket == false)
+    }
+
+    @Test func nodeURLsArePrintedWithoutTheirPath() throws {
+        // Providers put API keys in the path: logs and check-config show scheme, host and port only.
+        let endpoint = try #require(NodeEndpoint(url: "wss://mainnet.example.io:8443/v3/0123456789abcdef"))
+        #expect(endpoint.redacted == "wss://mainnet.example.io:8443/<redacted>")
+        #expect("\(endpoint)" == endpoint.redacted)
+        #expect(!endpoint.redacted.contains("0123456789abcdef"))
+        #expect(endpoint.url == "wss://mainnet.example.io:8443/v3/0123456789abcdef")
+        #expect(NodeEndpoint(url: "ws://127.0.0.1:8546/")?.redacted == "ws://127.0.0.1:8546/")
     }
 
     @Test func shippedConfigurationFilesAreValid() throws {

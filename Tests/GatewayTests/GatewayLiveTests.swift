@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 /// The gateway between real third-party clients (web3.py 8, `websockets`) and a real EVM (the dev node).
-@Suite(.serialized) struct GatewayLiveTests {
+@Suite(.serialized, .tags(.live)) struct GatewayLiveTests {
     @Test func web3ClientReadsSendsAndSubscribesThroughTheGateway() async throws {
         let node = try await Devnode.start(blockTimeMilliseconds: 200)
         let gateway = try await LiveGateway.start(node: node)
@@ -39,12 +39,10 @@ import TestSupport
         #expect(maximumClientSubscriptions == 51)
         #expect(maximumNodeSubscriptions == 1, "the node must see one newHeads subscription for all 50 clients")
         // When the clients leave, the one upstream subscription stays for the tracker alone.
-        let deadline = ContinuousClock.now + .seconds(10)
         var remaining = -1
-        while ContinuousClock.now < deadline {
+        _ = try await eventually {
             remaining = (try await node.call("devnode_subscriptions") as? [String: Int])?["newHeads"] ?? 0
-            if remaining == 1 && gateway.application.hub.counts.clients == 1 { break }
-            try await Task.sleep(for: .milliseconds(50))
+            return remaining == 1 && gateway.application.hub.counts.clients == 1
         }
         #expect(remaining == 1)
         #expect(gateway.application.hub.counts.clients == 1)
@@ -78,12 +76,11 @@ import TestSupport
             }
         }
         func waitForHeads(_ count: Int) async throws {
-            let deadline = ContinuousClock.now + .seconds(30)
-            while heads().count < count {
-                guard ContinuousClock.now < deadline, watcher.isRunning else {
-                    throw TestSupportError("expected \(count) heads, got \(heads().count)\n\(watcher.diagnostics)")
-                }
-                try await Task.sleep(for: .milliseconds(20))
+            let arrived = await eventually(timeout: .seconds(30), every: .milliseconds(20)) {
+                heads().count >= count || !watcher.isRunning
+            }
+            guard arrived, heads().count >= count else {
+                throw TestSupportError("expected \(count) heads, got \(heads().count)\n\(watcher.diagnostics)")
             }
         }
         try await waitForHeads(6)
@@ -112,10 +109,7 @@ import TestSupport
         let slow = try ClientScenario.start("slow_reader.py", ["--url", gateway.url, "--batches", "400", "--hold-seconds", "8"])
         _ = try await slow.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("SENT ") }
         // The slow client still holds its socket; the server must have dropped it.
-        let deadline = ContinuousClock.now + .seconds(15)
-        while gateway.application.server.connectionCount > 1 && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        _ = await eventually(timeout: .seconds(15)) { gateway.application.server.connectionCount <= 1 }
         #expect(gateway.application.server.connectionCount == 1, "only the well-behaved watcher remains")
         let headsBefore = watcher.stdoutLines.filter { $0.hasPrefix("HEAD ") }.count
         try await Task.sleep(for: .milliseconds(800))
@@ -162,7 +156,7 @@ import TestSupport
 }
 
 /// wss:// and https:// with a certificate from a private CA (made with the openssl CLI for the test).
-@Suite(.serialized) struct TLSLiveTests {
+@Suite(.serialized, .tags(.live)) struct TLSLiveTests {
     @Test func websocketAndHTTPOverTLS() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

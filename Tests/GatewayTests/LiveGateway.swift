@@ -30,13 +30,10 @@ final class LiveGateway: Sendable {
         let group = ServiceGroup(services: application.services, logger: logger)
         let task = Task { try await group.run() }
         let address = try await application.server.listeningAddress
-        // Wait until the node link is up, so the first client call is not refused as "reconnecting".
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !application.node.isConnected && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        while !backends.isEmpty && application.wallet.addresses.isEmpty && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+        // Wait until the node link is up (so the first client call is not refused as "reconnecting") and the wallet
+        // has its accounts.
+        _ = await eventually(timeout: .seconds(20), every: .milliseconds(20)) {
+            application.node.isConnected && (backends.isEmpty || !application.wallet.addresses.isEmpty)
         }
         return LiveGateway(application: application, port: address.port!, group: group, task: task, logs: logs)
     }
@@ -56,6 +53,22 @@ final class LiveGateway: Sendable {
     func stop() async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
+    }
+}
+
+/// Runs `body` with a live gateway and always stops it afterwards, whether `body` returns or throws.
+func withLiveGateway<T: Sendable>(
+    node: Devnode, backends: [any KeyBackend] = [], configure: (inout GatewayConfiguration) -> Void = { _ in },
+    _ body: (LiveGateway) async throws -> T
+) async throws -> T {
+    let gateway = try await LiveGateway.start(node: node, backends: backends, configure: configure)
+    do {
+        let result = try await body(gateway)
+        await gateway.stop()
+        return result
+    } catch {
+        await gateway.stop()
+        throw error
     }
 }
 

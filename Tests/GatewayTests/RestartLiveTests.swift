@@ -10,7 +10,7 @@ import TestSupport
 
 /// The gateway as a process, killed with SIGKILL in the middle of a send run and started again on the same journal:
 /// every transaction a client got a hash for is mined, and no nonce gap or repeat reaches the node.
-@Suite(.serialized) struct RestartLiveTests {
+@Suite(.serialized, .tags(.live)) struct RestartLiveTests {
     static func freePort() throws -> Int {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
@@ -24,7 +24,8 @@ import TestSupport
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func startGateway(port: Int, node: Devnode, keystore: String, journal: String) throws -> ManagedProcess {
+    static func startGateway(port: Int, node: Devnode, keystore: String, journal: String,
+                             environment: [String: String] = [:]) throws -> ManagedProcess {
         let binary = Repository.path(".build/debug/signer-gateway")
         guard FileManager.default.fileExists(atPath: binary) else {
             throw TestSupportError("\(binary) is missing: build it with `swift build` (Tools/test does)")
@@ -34,7 +35,7 @@ import TestSupport
             "SIGNER_GATEWAY_KEYSTORE_DIRECTORY": keystore, "SIGNER_GATEWAY_KEYSTORE_PASSWORD": "env:RESTART_TEST_PASSWORD",
             "RESTART_TEST_PASSWORD": "restart", "SIGNER_GATEWAY_JOURNAL_PATH": journal,
             "SIGNER_GATEWAY_LOGGING_LEVEL": "notice",
-        ])
+        ].merging(environment) { _, given in given })
     }
 
     @Test func sigtermStopsAcceptingDrainsAndExitsCleanly() async throws {
@@ -112,18 +113,7 @@ import TestSupport
         }
         let answered = run.hashes
         // Every answered hash is mined by the node, with status 1.
-        let deadline = ContinuousClock.now + .seconds(60)
-        var missing = answered
-        while !missing.isEmpty && ContinuousClock.now < deadline {
-            var still: [String] = []
-            for hash in missing {
-                let receipt = try await node.call("eth_getTransactionReceipt", #"["\#(hash)"]"#) as? [String: Any]
-                if receipt?["status"] as? String == "0x1" { continue }
-                still.append(hash)
-            }
-            missing = still
-            if !missing.isEmpty { try await Task.sleep(for: .milliseconds(200)) }
-        }
+        let missing = try await PipelineLiveTests.waitMined(answered, node: node)
         #expect(missing.isEmpty, "hashes a client got but the node never mined: \(missing.prefix(5))")
         // No gap reached the node: the devnode queues future nonces (as geth does), so a gap would leave
         // transactions queued behind it.

@@ -9,7 +9,7 @@ import Testing
 import TestSupport
 
 /// The send pipeline end to end: web3.py clients → gateway (wallet, lanes, journal, tracker) → a real EVM.
-@Suite(.serialized) struct SendLiveTests {
+@Suite(.serialized, .tags(.live)) struct SendLiveTests {
     static func keys(_ count: Int) -> [PrivateKey] { (0..<count).map { _ in PrivateKey.random() } }
 
     /// POSTs one JSON-RPC call to `url` and returns the decoded response object.
@@ -129,7 +129,7 @@ import TestSupport
     }
 }
 
-@Suite(.serialized) struct ReceiptStreamLiveTests {
+@Suite(.serialized, .tags(.live)) struct ReceiptStreamLiveTests {
     @Test func sendAndWatchStreamsHashReceiptAndConfirmations() async throws {
         let key = PrivateKey.random()
         let node = try await Devnode.start(blockTimeMilliseconds: 150, fund: [key.address.lowercaseHex])
@@ -145,7 +145,7 @@ import TestSupport
 
 /// A node that speaks only HTTP: calls are proxied one POST each, sends work, receipts are found by polling, and
 /// subscriptions fail with the node's own clear error.
-@Suite(.serialized) struct HTTPNodeLiveTests {
+@Suite(.serialized, .tags(.live)) struct HTTPNodeLiveTests {
     @Test func gatewayInFrontOfAnHTTPOnlyNode() async throws {
         let key = PrivateKey.random()
         let node = try await Devnode.start(fund: [key.address.lowercaseHex])
@@ -161,11 +161,8 @@ import TestSupport
         let receipt = try await node.call("eth_getTransactionReceipt", #"["\#(hash)"]"#) as? [String: Any]
         #expect(receipt?["status"] as? String == "0x1")
         // The receipt tracker follows the chain by polling and sees the transaction mined.
-        let deadline = ContinuousClock.now + .seconds(15)
-        while gateway.application.tracker.knownReceipt(try Bytes32(hex: hash)) == nil && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(gateway.application.tracker.knownReceipt(try Bytes32(hex: hash)) != nil)
+        let tracked = try Bytes32(hex: hash)
+        #expect(await eventually(timeout: .seconds(15)) { gateway.application.tracker.knownReceipt(tracked) != nil })
         await gateway.stop()
     }
 }

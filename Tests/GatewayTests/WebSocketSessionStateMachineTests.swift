@@ -8,6 +8,7 @@ import NIOWebSocket
 import Node
 import Synchronization
 import Testing
+import TestSupport
 
 /// The session state machine as a value: events in, actions out, no channel.
 @Suite struct WebSocketSessionStateMachineTests {
@@ -231,7 +232,7 @@ import Testing
     // MARK: Invariants under any order of events
 
     @Test func randomEventsKeepTheInvariants() {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededGenerator.forTest("WebSocketSessionStateMachine random events")
         for _ in 0..<300 {
             let limit = Int.random(in: 1...4, using: &generator)
             var machine = Machine(maximumInFlight: limit)

@@ -23,33 +23,6 @@ import TestSupport
     }
 
     /// eth-account (Python) writes, we read — and we write, eth-account reads.
-    @Test(arguments: ["scrypt", "pbkdf2"])
-    func interoperatesWithEthAccount(kdf: String) async throws {
-        let directory = Self.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let written = try await ClientScenario.run("keystore_interop.py", [
-            "encrypt", "--dir", directory, "--password", "pass word", "--count", "2", "--kdf", kdf, "--light",
-        ])
-        #expect(written.exitCode == 0, "\(written.diagnostics)")
-        let accounts = written.result?["accounts"] as? [[String: Any]] ?? []
-        #expect(accounts.count == 2)
-        for account in accounts {
-            let file = try KeystoreFile(contentsOf: account["file"] as? String ?? "")
-            let key = try file.decrypt(password: Array("pass word".utf8))
-            #expect(key.address.checksummed == account["address"] as? String)
-        }
-
-        let ours = PrivateKey.random()
-        let path = try KeystoreBackend.write(ours, password: Array("pass word".utf8),
-                                             kdf: kdf == "scrypt" ? .light : .pbkdf2(iterations: 1_000), to: directory)
-        let read = try await ClientScenario.run("keystore_interop.py", ["decrypt", "--file", path, "--password", "pass word"])
-        #expect(read.exitCode == 0, "\(read.diagnostics)")
-        #expect(read.result?["address"] as? String == ours.address.checksummed)
-        #expect(read.result?["kdf"] as? String == kdf)
-        let wrong = try await ClientScenario.run("keystore_interop.py", ["decrypt", "--file", path, "--password", "nope"])
-        #expect(wrong.exitCode != 0)
-    }
-
     @Test func backendUnlocksADirectoryAndSkipsBadFiles() async throws {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -71,47 +44,5 @@ import TestSupport
         #expect(SecretReference("env:PW").description == "env:PW")
         #expect(SecretReference("file:/run/secrets/pw").description == "file:/run/secrets/pw")
         #expect(SecretReference("hunter2").description == "<redacted>")
-    }
-}
-
-@Suite struct WalletTests {
-    @Test func routesEachAddressToTheBackendThatHoldsIt() async throws {
-        let first = PrivateKey.random(), second = PrivateKey.random()
-        let backendA = InMemoryBackend(name: "a", keys: [first])
-        let backendB = InMemoryBackend(name: "b", keys: [second, first])  // duplicate: the first backend wins
-        let wallet = Wallet(backends: [backendA, backendB], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        #expect(Set(await wallet.refresh()) == [first.address, second.address])
-        #expect(wallet.account(for: first.address)?.backend == "a")
-        #expect(wallet.account(for: second.address)?.backend == "b")
-        let digest = Keccak256.hash([1])
-        _ = try await wallet.sign(digest: digest, from: second.address)
-        #expect(backendB.signatureCount == 1 && backendA.signatureCount == 0)
-        let stranger = PrivateKey.random().address
-        await #expect(throws: SignerError.unknownAccount(stranger.checksummed)) {
-            _ = try await wallet.sign(digest: digest, from: stranger)
-        }
-    }
-
-    @Test func aFailingBackendKeepsItsAccountsOnRefresh() async throws {
-        actor Toggle { var failing = false; func set(_ value: Bool) { failing = value } }
-        struct Flaky: KeyBackend {
-            let name = "flaky"
-            let inner: InMemoryBackend
-            let failing: @Sendable () async -> Bool
-            func accounts() async throws(SignerError) -> [Account] {
-                if await failing() { throw .backendUnavailable("down") }
-                return try await inner.accounts()
-            }
-            func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature {
-                try await inner.sign(digest: digest, for: account)
-            }
-        }
-        let toggle = Toggle()
-        let key = PrivateKey.random()
-        let wallet = Wallet(backends: [Flaky(inner: InMemoryBackend(name: "flaky", keys: [key]), failing: { await toggle.failing })],
-                            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        #expect(await wallet.refresh() == [key.address])
-        await toggle.set(true)
-        #expect(await wallet.refresh() == [key.address])
     }
 }

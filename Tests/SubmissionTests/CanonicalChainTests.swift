@@ -48,6 +48,16 @@ import Testing
         #expect(step.new == [11, 12, 13] && step.orphanedFrom == nil && step.fetched == 2)
     }
 
+    @Test func aLongGapIsNotMistakenForAReorg() {
+        var known = CanonicalChain(depth: 128, maximumGapWalk: 4)
+        _ = Self.connect(Self.block(10), into: &known, node: [:])
+        // Hundreds of heads were skipped while the tracker was busy: a few parents are fetched, nothing is orphaned.
+        let step = Self.connect(Self.block(500), into: &known, node: Self.chain(400...500))
+        #expect(step.orphanedFrom == nil)
+        #expect(step.fetched == 4)
+        #expect(known.tip == 500)
+    }
+
     @Test func aDeepReorgIsWalkedBackToTheForkPoint() {
         var known = CanonicalChain()
         for number in UInt64(1)...10 { _ = Self.connect(Self.block(number), into: &known, node: [:]) }

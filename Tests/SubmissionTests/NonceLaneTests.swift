@@ -3,6 +3,7 @@ import Signers
 import Submission
 import JSONRPC
 import Testing
+import TestSupport
 
 /// The lane as a value: every invariant of the send pipeline, without a node or a backend.
 @Suite struct NonceLaneTests {
@@ -229,8 +230,10 @@ extension NonceLaneTests {
         _ = driver.apply(driver.lane.signed(1, token: request.attempt, request.signed))
         _ = driver.answer(1, .accepted)
         var events: [String] = []
+        let start = ContinuousClock.now
         for head in UInt64(100)...106 {
-            for action in driver.lane.newHead(head) {
+            // A block every 10 s: both the block count and the time allow a resend.
+            for action in driver.lane.newHead(head, now: start + .seconds(10 * Int(head - 100))) {
                 switch action {
                 case .rebroadcast: events.append("resend@\(head)")
                 case .replaceStuck(1, _): events.append("replace@\(head)")
@@ -240,6 +243,19 @@ extension NonceLaneTests {
         }
         // While its replacement is under way the original keeps being sent: it is still the one the node may mine.
         #expect(events == ["resend@102", "resend@104", "replace@105", "resend@106"])
+    }
+
+    @Test func fastBlocksDoNotMakeTheLaneFloodTheNode() {
+        // An automining node makes a block per transaction: the resend waits for the interval, not just blocks.
+        var driver = Self.signedLane(next: 0, count: 1)
+        _ = driver.answer(1, .accepted)
+        let start = ContinuousClock.now
+        var resends = 0
+        for head in UInt64(1)...300 {
+            let actions = driver.lane.newHead(head, now: start + .milliseconds(20 * Int(head)))  // 50 blocks/s
+            resends += actions.filter { if case .rebroadcast = $0 { true } else { false } }.count
+        }
+        #expect(resends == 0)  // 6 s of blocks, below the 12 s interval
         #expect(driver.lane.reconnected().count == 1)  // a reconnection sends it again at once
     }
 
@@ -255,9 +271,8 @@ extension NonceLaneTests {
     @Test func randomInterleavingsNeverRepeatAndNeverGapExceptOverTakenNonces() {
         // Property: whatever the order of signatures, failures and node answers, the nonces the node accepts only
         // rise, and every hole among them is a nonce the node said was taken by someone else.
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("NonceLaneTests random interleavings: seed \(seed)")
-        var generator = SeededGenerator(seed: seed)
+        var generator = SeededGenerator.forTest("NonceLaneTests random interleavings")
+        let seed = generator.seed
         for _ in 0..<200 {
             var lane = NonceLane(next: 100)
             var inFlightSigns: [(id: UInt64, attempt: Int, signed: SignedTransaction)] = []
@@ -304,18 +319,5 @@ extension NonceLaneTests {
             #expect(accepted == accepted.sorted() && Set(accepted).count == accepted.count,
                     "seed \(seed): accepted nonces \(accepted)")
         }
-    }
-}
-
-/// SplitMix64: a reproducible random source for property tests (the seed is printed).
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -313,3 +313,30 @@ extension Result where Success == SignedTransaction {
     /// The nonce of a sent transaction (`nil` when the send failed).
     var nonce: UInt64? { (try? get())?.transaction.nonce }
 }
+
+extension SendPipelineTests {
+    @Test func manyConcurrentSendsOverSeveralAddressesAllGetContiguousNonces() async throws {
+        let keys = (0..<5).map { _ in PrivateKey.random() }
+        let harness = await Harness(backend: InMemoryBackend(keys: keys, latency: .milliseconds(2)))
+        try await harness.running {
+            let results = await withTaskGroup(of: (Address, Result<SignedTransaction, RPCError>).self) { group in
+                for index in 0..<1_000 {
+                    let from = keys[index % keys.count].address
+                    group.addTask {
+                        let json: JSONValue = [
+                            "from": .string(from.lowercaseHex), "to": .string(from.lowercaseHex), "value": "0x1",
+                        ]
+                        return (from, await harness.pipeline.send(try! TransactionRequest(json: json)))
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            let failures = results.compactMap { if case .failure(let error) = $0.1 { error } else { nil } }
+            #expect(failures.isEmpty, "\(failures.prefix(3))")
+            for key in keys {
+                let nonces = results.filter { $0.0 == key.address }.compactMap { $0.1.nonce }.sorted()
+                #expect(nonces == Array(0..<200))
+            }
+        }
+    }
+}

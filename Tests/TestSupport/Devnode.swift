@@ -43,6 +43,9 @@ public final class Devnode: Sendable {
 
     public func stop() { process.stop() }
 
+    /// For signalling the node (SIGSTOP makes a half-open connection).
+    public var pid: Int32 { process.pid }
+
     /// A fresh node (new chain) on the same port, as after a node restart.
     public func restarted() async throws -> Devnode {
         stop()

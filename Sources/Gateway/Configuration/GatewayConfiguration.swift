@@ -7,7 +7,7 @@ import Submission
 /// Everything the gateway can be told, fully defaulted. Every key is listed (with its documentation and
 /// environment variable) in `ConfigurationKeys`, and `Config/gateway.yaml` shows them all.
 public struct GatewayConfiguration: Sendable {
-    public var server = GatewayServer.Configuration()
+    public var server = GatewayServer.Settings()
     public var node = NodeSettings()
     public var logLevel: Logger.Level = .info
     public var wallet = WalletSettings()
@@ -48,19 +48,19 @@ public struct GatewayConfiguration: Sendable {
     public func makeNodeConnection(group: any EventLoopGroup, logger: Logger) throws -> any NodeConnection {
         let endpoint = try nodeEndpoint()
         if endpoint.isWebSocket {
-            var configuration = WebSocketNodeClient.Configuration(endpoint: endpoint)
-            configuration.requestTimeout = .seconds(Int64(node.requestTimeoutSeconds))
-            configuration.backoff = Backoff(
+            var settings = WebSocketNodeClient.Settings(endpoint: endpoint)
+            settings.requestTimeout = .seconds(node.requestTimeoutSeconds)
+            settings.backoff = Backoff(
                 initial: .milliseconds(node.reconnectInitialMilliseconds), maximum: .milliseconds(node.reconnectMaximumMilliseconds))
-            configuration.maximumMessageBytes = max(server.limits.maximumMessageBytes, 32 * 1024 * 1024)
-            configuration.trustRootsFile = node.caFile
-            configuration.pingInterval = .seconds(Int64(node.pingIntervalSeconds))
-            return WebSocketNodeClient(configuration: configuration, group: group, logger: logger)
+            settings.maximumMessageBytes = max(server.limits.maximumMessageBytes, 32 * 1024 * 1024)
+            settings.trustRootsFile = node.caFile
+            settings.pingInterval = .seconds(node.pingIntervalSeconds)
+            return WebSocketNodeClient(settings: settings, group: group, logger: logger)
         }
-        var configuration = HTTPNodeClient.Configuration(endpoint: endpoint)
-        configuration.requestTimeout = .seconds(Int64(node.requestTimeoutSeconds))
-        configuration.trustRootsFile = node.caFile
-        return try HTTPNodeClient(configuration: configuration, group: group, logger: logger)
+        var settings = HTTPNodeClient.Settings(endpoint: endpoint)
+        settings.requestTimeout = .seconds(node.requestTimeoutSeconds)
+        settings.trustRootsFile = node.caFile
+        return try HTTPNodeClient(settings: settings, group: group, logger: logger)
     }
 
     public func nodeEndpoint() throws(ConfigurationError) -> NodeEndpoint {

@@ -64,7 +64,7 @@ public final class ChainIDCache: LocalMethods, Sendable {
     public func handle(_ event: NodeEvent) {
         switch event {
         case .connected, .disconnected: cached.withLockedValue { $0 = nil }
-        case .notification: break
+        case .notification, .polledHead: break
         }
     }
 

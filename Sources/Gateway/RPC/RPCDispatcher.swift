@@ -17,10 +17,15 @@ public final class RPCDispatcher: Sendable {
     private let handlers: [String: MethodHandler]
     private let methodSets: [any LocalMethods]
     private let limits: RPCLimits
+    private let policy: any AccessPolicy
+    private let observer: any RequestObserver
 
-    public init(node: any NodeClient, methods: [any LocalMethods], limits: RPCLimits = RPCLimits()) {
+    public init(node: any NodeClient, methods: [any LocalMethods], limits: RPCLimits = RPCLimits(),
+                policy: any AccessPolicy = AllowEveryone(), observer: any RequestObserver = NoRequestObserver()) {
         self.node = node
         self.limits = limits
+        self.policy = policy
+        self.observer = observer
         var handlers: [String: MethodHandler] = [:]
         for set in methods { handlers.merge(set.handlers) { first, _ in first } }
         self.handlers = handlers
@@ -44,17 +49,25 @@ public final class RPCDispatcher: Sendable {
         }
     }
 
-    /// One request; `reply` gets the response (`nil` for a notification).
+    /// One request; `reply` gets the response (`nil` for a notification). The policy decides first, in this one
+    /// place, before any method runs; the observer hears every answer.
     public func dispatch(_ request: RPCRequest, session: SessionContext, reply: @escaping @Sendable (RPCResponse?) -> Void) {
         let id = request.id
+        let observer = self.observer
+        let method = request.method
         let respond: @Sendable (Result<JSONValue, RPCError>) -> Void = { outcome in
-            guard let id else { return reply(nil) }
             switch outcome {
-            case .success(let result): reply(RPCResponse(id: id, result: result))
-            case .failure(let error): reply(RPCResponse(id: id, error: error))
+            case .success(let result):
+                observer.answered(method: method, error: nil)
+                reply(id.map { RPCResponse(id: $0, result: result) })
+            case .failure(let error):
+                observer.answered(method: method, error: error)
+                reply(id.map { RPCResponse(id: $0, error: error) })
             }
         }
-        if let handler = handlers[request.method] {
+        if let denial = policy.check(request, identity: session.identity) {
+            respond(.failure(denial))
+        } else if let handler = handlers[request.method] {
             handler(request, session, respond)
         } else if Self.isClosed(request.method) {
             respond(.failure(.methodNotFound(request.method)))

@@ -13,9 +13,11 @@ public struct WalletMethods: LocalMethods {
     let filler: TransactionFiller
     let node: any NodeClient
     let receipts: ReceiptSubscriptions
+    let work: RequestWork
 
     public init(wallet: Wallet, pipeline: SendPipeline, filler: TransactionFiller, node: any NodeClient,
-                receipts: ReceiptSubscriptions) {
+                receipts: ReceiptSubscriptions, work: RequestWork) {
+        self.work = work
         self.wallet = wallet
         self.pipeline = pipeline
         self.filler = filler
@@ -37,7 +39,7 @@ public struct WalletMethods: LocalMethods {
                     guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
                     let transaction = try TransactionRequest(json: first)
                     let key = try Self.idempotencyKey(params)
-                    pipeline.send(transaction, idempotencyKey: key, origin: session.connectionID) { result in
+                    pipeline.send(transaction, idempotencyKey: key, connectionID: session.connectionID) { result in
                         reply(result.map { .string($0.hash.hex) })
                     }
                 } catch {
@@ -52,7 +54,7 @@ public struct WalletMethods: LocalMethods {
                     let transaction = try TransactionRequest(json: first)
                     let key = try Self.idempotencyKey(params)
                     let confirmations = UInt64(clamping: max(1, params.dropFirst().first?["confirmations"]?.int64Value ?? 1))
-                    pipeline.send(transaction, idempotencyKey: key, origin: session.connectionID) { result in
+                    pipeline.send(transaction, idempotencyKey: key, connectionID: session.connectionID) { result in
                         switch result {
                         case .success(let signed):
                             let id = receipts.watch(signed.hash, confirmations: confirmations, sink: sink)
@@ -66,7 +68,13 @@ public struct WalletMethods: LocalMethods {
                     reply(.failure(error))
                 }
             },
-            "eth_signTransaction": { [wallet, filler, node] request, _, reply in
+            "signer_speedUpTransaction": { [pipeline] request, _, reply in
+                Self.replace(pipeline, request, .speedUp, reply: reply)
+            },
+            "signer_cancelTransaction": { [pipeline] request, _, reply in
+                Self.replace(pipeline, request, .cancel, reply: reply)
+            },
+            "eth_signTransaction": { [wallet, filler, node, work] request, _, reply in
                 do throws(RPCError) {
                     let params = try request.positionalParams()
                     guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
@@ -76,11 +84,11 @@ public struct WalletMethods: LocalMethods {
                     }
                     // Everything given and a local key: answered on the connection's event loop, no hop.
                     if let transaction = try filler.fillNow(transactionRequest) {
-                        return Self.sign(wallet, transaction.signingHash, transactionRequest.from) { result in
+                        return Self.sign(wallet, work, transaction.signingHash, transactionRequest.from) { result in
                             reply(result.map { Self.signedTransactionResult(transaction, $0) })
                         }
                     }
-                    Task {
+                    let started = work.submit {
                         do throws(RPCError) {
                             var completed = transactionRequest
                             if completed.nonce == nil {
@@ -89,29 +97,50 @@ public struct WalletMethods: LocalMethods {
                                 completed.nonce = count.stringValue.flatMap { try? Hex.decodeQuantity($0) } ?? 0
                             }
                             let transaction = try await filler.fill(completed)
-                            Self.sign(wallet, transaction.signingHash, completed.from) { result in
+                            Self.sign(wallet, work, transaction.signingHash, completed.from) { result in
                                 reply(result.map { Self.signedTransactionResult(transaction, $0) })
                             }
                         } catch {
                             reply(.failure(error))
                         }
                     }
+                    if !started { reply(.failure(Self.shuttingDown)) }
                 } catch {
                     reply(.failure(error))
                 }
             },
-            "eth_sign": { [wallet] request, _, reply in
-                Self.signMessage(wallet, request, addressIndex: 0, reply: reply)
+            "eth_sign": { [wallet, work] request, _, reply in
+                Self.signMessage(wallet, work, request, addressIndex: 0, reply: reply)
             },
-            "personal_sign": { [wallet] request, _, reply in
-                Self.signMessage(wallet, request, addressIndex: 1, reply: reply)
+            "personal_sign": { [wallet, work] request, _, reply in
+                Self.signMessage(wallet, work, request, addressIndex: 1, reply: reply)
             },
-            "eth_signTypedData_v4": { [wallet] request, _, reply in Self.signTypedData(wallet, request, reply: reply) },
-            "eth_signTypedData_v3": { [wallet] request, _, reply in Self.signTypedData(wallet, request, reply: reply) },
+            "eth_signTypedData_v4": { [wallet, work] request, _, reply in
+                Self.signTypedData(wallet, work, request, reply: reply)
+            },
+            "eth_signTypedData_v3": { [wallet, work] request, _, reply in
+                Self.signTypedData(wallet, work, request, reply: reply)
+            },
             "eth_signTypedData": { _, _, reply in
                 reply(.failure(.unsupportedMethod("eth_signTypedData (v1) is not supported; use eth_signTypedData_v4")))
             },
         ]
+    }
+
+    /// `signer_speedUpTransaction(hash)` / `signer_cancelTransaction(hash)`: what wallets offer for a pending
+    /// transaction — the same nonce with bumped fees (for cancel, a 0-value transfer to itself). Answers the new hash;
+    /// watchers of the old one are told `{"event":"replaced"}`.
+    static func replace(_ pipeline: SendPipeline, _ request: RPCRequest, _ kind: SendPipeline.ReplacementKind,
+                        reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+        do throws(RPCError) {
+            let params = try request.positionalParams()
+            guard let text = params.first?.stringValue, let hash = try? Bytes32(hex: text) else {
+                throw .invalidParams("expected a transaction hash (0x + 64 hex digits)")
+            }
+            pipeline.replace(hash: hash, kind) { reply($0.map { .string($0.hash.hex) }) }
+        } catch {
+            reply(.failure(error))
+        }
     }
 
     static func idempotencyKey(_ params: [JSONValue]) throws(RPCError) -> String? {
@@ -133,21 +162,24 @@ public struct WalletMethods: LocalMethods {
         return address
     }
 
-    /// Signs on this thread when the key is local, otherwise in a task; `completion` runs exactly once.
-    static func sign(_ wallet: Wallet, _ digest: Bytes32, _ address: Address,
+    static let shuttingDown = RPCError.internalError("the gateway is shutting down; nothing was signed")
+
+    /// Signs on this thread when the key is local, otherwise as request work; `completion` runs exactly once.
+    static func sign(_ wallet: Wallet, _ work: RequestWork, _ digest: Bytes32, _ address: Address,
                      completion: @escaping @Sendable (Result<Signature, RPCError>) -> Void) {
         do throws(SignerError) {
             if let signature = try wallet.signNow(digest: digest, from: address) { return completion(.success(signature)) }
         } catch {
             return completion(.failure(.internalError("signing failed: \(error.description)")))
         }
-        Task {
+        let started = work.submit {
             do throws(SignerError) {
                 completion(.success(try await wallet.sign(digest: digest, from: address)))
             } catch {
                 completion(.failure(.internalError("signing failed: \(error.description)")))
             }
         }
+        if !started { completion(.failure(shuttingDown)) }
     }
 
     static func signedTransactionResult(_ transaction: Transaction, _ signature: Signature) -> JSONValue {
@@ -157,7 +189,7 @@ public struct WalletMethods: LocalMethods {
 
     /// `eth_sign(address, data)` and `personal_sign(data, address)`: EIP-191 over the bytes (hex), or over the
     /// UTF-8 text when the message is not hex (MetaMask accepts both).
-    static func signMessage(_ wallet: Wallet, _ request: RPCRequest, addressIndex: Int,
+    static func signMessage(_ wallet: Wallet, _ work: RequestWork, _ request: RPCRequest, addressIndex: Int,
                             reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
         do throws(RPCError) {
             let params = try request.positionalParams()
@@ -165,14 +197,14 @@ public struct WalletMethods: LocalMethods {
             let address = try account(params[addressIndex], wallet)
             guard let message = params[1 - addressIndex].stringValue else { throw .invalidParams("message must be a string") }
             let bytes = (try? Hex.decode(message)) ?? Array(message.utf8)
-            sign(wallet, PersonalMessage.hash(bytes), address) { reply($0.map { .string(Hex.encode($0.rsv)) }) }
+            sign(wallet, work, PersonalMessage.hash(bytes), address) { reply($0.map { .string(Hex.encode($0.rsv)) }) }
         } catch {
             reply(.failure(error))
         }
     }
 
     /// `eth_signTypedData_v4(address, typedData)`; the document may come as an object or as a JSON string.
-    static func signTypedData(_ wallet: Wallet, _ request: RPCRequest,
+    static func signTypedData(_ wallet: Wallet, _ work: RequestWork, _ request: RPCRequest,
                               reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
         do throws(RPCError) {
             let params = try request.positionalParams()
@@ -189,7 +221,7 @@ public struct WalletMethods: LocalMethods {
             } catch {
                 throw .invalidParams(error.description)
             }
-            sign(wallet, digest, address) { reply($0.map { .string(Hex.encode($0.rsv)) }) }
+            sign(wallet, work, digest, address) { reply($0.map { .string(Hex.encode($0.rsv)) }) }
         } catch {
             reply(.failure(error))
         }

@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// The client-facing server: HTTP/1.1 and WebSocket JSON-RPC on one port, optionally behind TLS. A `Service`:
 /// on graceful shutdown it stops accepting, lets connections finish what they have in flight, then closes them.
 public final class GatewayServer: Service {
-    public struct Configuration: Sendable {
+    public struct Settings: Sendable {
         public var host = "127.0.0.1"
         /// 0 picks a free port (see `listeningAddress`).
         public var port = 8545
@@ -44,7 +44,7 @@ public final class GatewayServer: Service {
         }
     }
 
-    private let configuration: Configuration
+    private let settings: Settings
     private let dispatcher: RPCDispatcher
     private let health: @Sendable () -> (healthy: Bool, detail: JSONValue)
     private let group: any EventLoopGroup
@@ -52,10 +52,10 @@ public final class GatewayServer: Service {
     private let listening: EventLoopPromise<SocketAddress>
     private let connections = NIOLockedValueBox([ObjectIdentifier: any Channel]())
 
-    public init(configuration: Configuration, dispatcher: RPCDispatcher,
+    public init(settings: Settings, dispatcher: RPCDispatcher,
                 health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue),
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
-        self.configuration = configuration
+        self.settings = settings
         self.dispatcher = dispatcher
         self.health = health
         self.group = group
@@ -81,7 +81,7 @@ public final class GatewayServer: Service {
         let address = serverChannel.localAddress!
         listening.succeed(address)
         logger.info("gateway listening", metadata: [
-            "server.address": "\(address)", "server.tls": "\(configuration.tls != nil)",
+            "server.address": "\(address)", "server.tls": "\(settings.tls != nil)",
         ])
         await withGracefulShutdownHandler {
             try? await serverChannel.closeFuture.get()
@@ -98,7 +98,7 @@ public final class GatewayServer: Service {
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
-        let deadline = ContinuousClock.now + .seconds(configuration.drainSeconds)
+        let deadline = ContinuousClock.now + .seconds(settings.drainSeconds)
         while connectionCount > 0 && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
@@ -108,9 +108,9 @@ public final class GatewayServer: Service {
     }
 
     private func bind() async throws -> any Channel {
-        let sslContext = try configuration.tls.map(Self.makeTLSContext)
-        let limits = configuration.limits
-        let rpcLimits = configuration.rpcLimits
+        let sslContext = try settings.tls.map(Self.makeTLSContext)
+        let limits = settings.limits
+        let rpcLimits = settings.rpcLimits
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -123,7 +123,7 @@ public final class GatewayServer: Service {
                     try self.initializeConnection(channel, sslContext: sslContext, limits: limits, rpcLimits: rpcLimits)
                 }
             }
-        return try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        return try await bootstrap.bind(host: settings.host, port: settings.port).get()
     }
 
     private func initializeConnection(_ channel: any Channel, sslContext: NIOSSLContext?, limits: ServerLimits,
@@ -145,9 +145,9 @@ public final class GatewayServer: Service {
         if let sslContext {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
         }
-        let configuration = self.configuration
+        let settings = self.settings
         let http = HTTPRPCHandler(dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits,
-                                  allowsOrigin: { configuration.allows(origin: $0) }, health: health)
+                                  allowsOrigin: { settings.allows(origin: $0) }, health: health)
         let dispatcher = self.dispatcher
         let logger = self.logger
         let upgrader = NIOWebSocketServerUpgrader(
@@ -155,7 +155,7 @@ public final class GatewayServer: Service {
             shouldUpgrade: { channel, head in
                 // A refused origin gets no upgrade (NIO answers 400 and the request falls to the HTTP handler).
                 channel.eventLoop.makeSucceededFuture(
-                    configuration.allows(origin: head.headers.first(name: "origin")) ? HTTPHeaders() : nil)
+                    settings.allows(origin: head.headers.first(name: "origin")) ? HTTPHeaders() : nil)
             },
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {

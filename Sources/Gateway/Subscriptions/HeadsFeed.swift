@@ -8,21 +8,18 @@ import Synchronization
 /// Gives the receipt tracker (and the send pipeline's resender) the node's new heads through the same shared
 /// `newHeads` subscription clients use, so following the chain costs no extra upstream subscription. Subscribes
 /// once the node is connected, retrying with backoff while it refuses; the hub keeps the subscription alive across
-/// reconnections. A node that cannot carry subscriptions (HTTP) is polled for its latest block instead.
+/// reconnections. A node that cannot carry subscriptions (HTTP) polls its latest block itself (`.polledHead`).
 final class HeadsFeed: SubscriptionSink, Service {
     /// Connection ids of clients start at 1; 0 is the gateway itself.
     let connectionID: UInt64 = 0
     private let hub: SubscriptionHub
     private let onHead: @Sendable (ReceiptTracker.Head) -> Void
-    /// How often an HTTP-only node is asked for its latest block.
-    private let pollInterval: Duration
     private let connected = Atomic<Bool>(false)
     private let connections: AsyncStream<Void>
     private let connectionInput: AsyncStream<Void>.Continuation
 
-    init(hub: SubscriptionHub, pollInterval: Duration = .seconds(1), onHead: @escaping @Sendable (ReceiptTracker.Head) -> Void) {
+    init(hub: SubscriptionHub, onHead: @escaping @Sendable (ReceiptTracker.Head) -> Void) {
         self.hub = hub
-        self.pollInterval = pollInterval
         self.onHead = onHead
         (connections, connectionInput) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -34,6 +31,8 @@ final class HeadsFeed: SubscriptionSink, Service {
             connectionInput.yield()
         case .disconnected:
             connected.store(false, ordering: .relaxed)
+        case .polledHead(let block):
+            if let head = ReceiptTracker.Head(json: block) { onHead(head) }
         case .notification:
             break
         }
@@ -49,7 +48,7 @@ final class HeadsFeed: SubscriptionSink, Service {
                     case .success:
                         subscribed = true
                     case .failure(let error) where error == .notificationsNotSupported:
-                        return await self.poll()  // an HTTP-only node: follow the chain by asking for the latest block
+                        return  // an HTTP-only node: it announces polled heads itself
                     case .failure:
                         guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { return }
                         continue
@@ -63,19 +62,6 @@ final class HeadsFeed: SubscriptionSink, Service {
     private func subscribe() async -> Result<JSONValue, RPCError> {
         await withCheckedContinuation { continuation in
             hub.subscribe(kind: "newHeads", params: [], sink: self) { continuation.resume(returning: $0) }
-        }
-    }
-
-    private func poll() async {
-        var last: String? = nil
-        while !Task.isCancelled {
-            if case .success(let block) = await hub.node.call(method: "eth_getBlockByNumber", params: ["latest", false]),
-                let head = ReceiptTracker.Head(json: block), head.hash != last
-            {
-                last = head.hash
-                onHead(head)
-            }
-            guard (try? await Task.sleep(for: pollInterval)) != nil else { return }
         }
     }
 

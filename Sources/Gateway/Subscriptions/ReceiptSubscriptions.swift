@@ -61,8 +61,8 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
         sink.willAnnounce(subscription: id)
         reply(.success(.string(id)))
         if case .hashes(let hashes) = filter {
-            for hash in hashes { tracker.track(hash, origin: nil) }
-            Task { [tracker] in for hash in hashes { await tracker.lookUpNow(hash) } }  // one at a time, not 200 at once
+            for hash in hashes { tracker.track(hash, connectionID: nil) }
+            tracker.lookUp(Array(hashes))  // by the tracker, one at a time, not 200 at once
         }
     }
 
@@ -140,11 +140,11 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
 
     public func handle(_ event: ReceiptEvent, only: String? = nil) {
         switch event {
-        case .mined(let hash, let receipt, let blockNumber, let origin):
+        case .mined(let hash, let receipt, let blockNumber, let connectionID):
             let targets = subscriptions.withLock { $0 }
             for (id, subscription) in targets {
                 switch subscription.filter {
-                case .ownTransactions where subscription.connectionID == origin:
+                case .ownTransactions where subscription.connectionID == connectionID:
                     subscription.sink.notify(subscription: id, result: .array([receipt]))
                 case .hashes(let hashes) where hashes.contains(hash):
                     subscription.sink.notify(subscription: id, result: .array([receipt]))

@@ -123,6 +123,8 @@ public final class SubscriptionHub: Service, Sendable {
             perform(state.withLockedValue { $0.machine.nodeConnected() })
         case .disconnected:
             perform(state.withLockedValue { $0.machine.nodeDisconnected() })
+        case .polledHead:
+            break
         }
     }
 

@@ -1,0 +1,48 @@
+import Ethereum
+import Foundation
+import Logging
+import Signers
+import Testing
+import TestSupport
+
+@Suite struct WalletTests {
+    @Test func routesEachAddressToTheBackendThatHoldsIt() async throws {
+        let first = PrivateKey.random(), second = PrivateKey.random()
+        let backendA = InMemoryBackend(name: "a", keys: [first])
+        let backendB = InMemoryBackend(name: "b", keys: [second, first])  // duplicate: the first backend wins
+        let wallet = Wallet(backends: [backendA, backendB], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(Set(await wallet.refresh()) == [first.address, second.address])
+        #expect(wallet.account(for: first.address)?.backend == "a")
+        #expect(wallet.account(for: second.address)?.backend == "b")
+        let digest = Keccak256.hash([1])
+        _ = try await wallet.sign(digest: digest, from: second.address)
+        #expect(backendB.signatureCount == 1 && backendA.signatureCount == 0)
+        let stranger = PrivateKey.random().address
+        await #expect(throws: SignerError.unknownAccount(stranger.checksummed)) {
+            _ = try await wallet.sign(digest: digest, from: stranger)
+        }
+    }
+
+    @Test func aFailingBackendKeepsItsAccountsOnRefresh() async throws {
+        actor Toggle { var failing = false; func set(_ value: Bool) { failing = value } }
+        struct Flaky: KeyBackend {
+            let name = "flaky"
+            let inner: InMemoryBackend
+            let failing: @Sendable () async -> Bool
+            func accounts() async throws(SignerError) -> [Account] {
+                if await failing() { throw .backendUnavailable("down") }
+                return try await inner.accounts()
+            }
+            func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature {
+                try await inner.sign(digest: digest, for: account)
+            }
+        }
+        let toggle = Toggle()
+        let key = PrivateKey.random()
+        let wallet = Wallet(backends: [Flaky(inner: InMemoryBackend(name: "flaky", keys: [key]), failing: { await toggle.failing })],
+                            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(await wallet.refresh() == [key.address])
+        await toggle.set(true)
+        #expect(await wallet.refresh() == [key.address])
+    }
+}
