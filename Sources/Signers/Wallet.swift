@@ -25,6 +25,7 @@ public final class Wallet: Service, Sendable {
     private let accountsByAddress = Mutex<[Address: (account: Account, backend: any KeyBackend)]>([:])
     private let slots: [String: SigningSlots]
     private let refreshed = Atomic<Bool>(false)
+    private let refreshWaiters = Mutex<[CheckedContinuation<Void, Never>]?>([])
 
     public init(backends: [any KeyBackend], settings: Settings = Settings(), logger: Logger) {
         self.backends = backends
@@ -37,6 +38,19 @@ public final class Wallet: Service, Sendable {
 
     /// Whether every backend has been asked for its accounts at least once (readiness).
     public var hasRefreshed: Bool { refreshed.load(ordering: .acquiring) }
+
+    /// Returns once the first refresh is done: a send that arrives while the gateway starts must not be refused as
+    /// "not an account" only because the backends have not been asked yet.
+    public func waitUntilRefreshed() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let waiting = refreshWaiters.withLock { waiters -> Bool in
+                guard waiters != nil else { return false }
+                waiters!.append(continuation)
+                return true
+            }
+            if !waiting { continuation.resume() }
+        }
+    }
 
     /// Lists every backend's accounts. A backend that fails keeps its previous accounts (an outage must not make
     /// addresses vanish mid-flight); the first address wins when two backends hold the same key.
@@ -62,6 +76,8 @@ public final class Wallet: Service, Sendable {
             return current.keys.sorted()
         }
         refreshed.store(true, ordering: .releasing)
+        // `nil` from now on: later waiters return at once.
+        for waiter in refreshWaiters.withLock({ $0.take() }) ?? [] { waiter.resume() }
         return addresses
     }
 

@@ -183,15 +183,19 @@ public final class SendPipeline: Service, Sendable {
 
     public func send(_ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil,
                      completion: @escaping Completion) {
-        guard wallet.account(for: request.from) != nil else {
-            return completion(.failure(.unauthorized(
-                "from address \(request.from.checksummed) is not an account of this gateway")))
+        // Before the wallet's first refresh the account list is empty: the check waits for it (in `start`).
+        guard wallet.account(for: request.from) != nil || !wallet.hasRefreshed else {
+            return completion(.failure(Self.notAnAccount(request.from)))
         }
         if let refusal = queueRefusal(request.from) { return completion(.failure(refusal)) }
         let request = Request(transaction: request, idempotencyKey: idempotencyKey, connectionID: connectionID, completion: completion)
         if case .terminated = workInput.yield(.start(request)) {
             completion(.failure(.internalError("the gateway is shutting down; nothing was sent")))
         }
+    }
+
+    static func notAnAccount(_ from: Address) -> RPCError {
+        .unauthorized("from address \(from.checksummed) is not an account of this gateway")
     }
 
     private func queueRefusal(_ from: Address) -> RPCError? {
@@ -202,6 +206,12 @@ public final class SendPipeline: Service, Sendable {
     }
 
     private func start(_ request: Request) async {
+        if !wallet.hasRefreshed {
+            await wallet.waitUntilRefreshed()
+            guard wallet.account(for: request.transaction.from) != nil else {
+                return request.completion(.failure(Self.notAnAccount(request.transaction.from)))
+            }
+        }
         let digest = request.idempotencyKey.map { _ in request.transaction.digest }
         // The id and the idempotency key are taken atomically: a concurrent repeat of the same request joins this
         // one instead of racing it; the same key with a different request is refused.
@@ -724,9 +734,11 @@ public final class SendPipeline: Service, Sendable {
             let settled = state.withLock { state -> [Bytes32] in
                 guard let (from, nonce) = state.acceptedHashes[hash] else { return [] }
                 state.lanes[from]?.mined(nonce: nonce)
-                let settled = state.acceptedHashes.filter { $0.value.from == from && $0.value.nonce <= nonce }.map(\.key)
-                for other in settled { state.acceptedHashes.removeValue(forKey: other) }
-                return settled.filter { $0 != hash }
+                // Lower nonces are mined too (their receipts may simply not be seen yet: keep tracking those); other
+                // hashes of this very nonce (replacements) can never be mined now.
+                let settled = state.acceptedHashes.filter { $0.value.from == from && $0.value.nonce <= nonce }
+                for other in settled.keys { state.acceptedHashes.removeValue(forKey: other) }
+                return settled.filter { $0.key != hash && $0.value.nonce == nonce }.map(\.key)
             }
             if !settled.isEmpty { observers.settled(settled) }
             workInput.yield(.mined(hash, blockNumber))

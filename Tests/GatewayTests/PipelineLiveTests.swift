@@ -137,4 +137,39 @@ import TestSupport
         let hash = try #require(sent["result"] as? String, "\(sent)")
         #expect(try await Self.waitMined([hash], node: node).isEmpty)
     }
+
+    @Test func killingTheGatewayDuringRecoveryLosesNothingAndLeavesNoGap() async throws {
+        let setup = try Setup()
+        defer { try? FileManager.default.removeItem(atPath: setup.directory) }
+        let node = try await Devnode.start(blockTimeMilliseconds: 3_000, fund: [setup.from])
+        defer { node.stop() }
+        let port = try RestartLiveTests.freePort()
+        // A: six transactions accepted, still in the pool; then a crash.
+        let first = try setup.gateway(port: port, node: node)
+        var hashes: [String] = []
+        for _ in 0..<6 {
+            let sent = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
+            hashes.append(try #require(sent["result"] as? String, "\(sent)"))
+        }
+        kill(first.pid, SIGKILL)
+        _ = try? await first.waitForExit(timeout: .seconds(10))
+        // The node loses its pool: only the journal still knows these transactions.
+        _ = try await node.call("devnode_dropPending")
+        // B starts recovering them and is killed the moment it reaches the node.
+        let second = try setup.gateway(port: port, node: node, ["SIGNER_GATEWAY_LOGGING_LEVEL": "info"])
+        _ = try? await second.waitForLine(timeout: .seconds(20)) { $0.contains("connected to node") }
+        kill(second.pid, SIGKILL)
+        _ = try? await second.waitForExit(timeout: .seconds(10))
+        // C finishes the recovery; every hash a client got is mined, and the next send takes the next nonce.
+        let third = try setup.gateway(port: port, node: node)
+        defer { third.stop() }
+        let next = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
+        let nextHash = try #require(next["result"] as? String, "\(next)")
+        let missing = try await Self.waitMined(hashes + [nextHash], node: node)
+        #expect(missing.isEmpty, "not mined: \(missing) \(third.diagnostics)")
+        let transaction = try await node.call("eth_getTransactionByHash", #"["\#(nextHash)"]"#) as? [String: Any]
+        #expect(transaction?["nonce"] as? String == "0x6")
+        let pool = try await node.call("txpool_status") as? [String: Any]
+        #expect(pool?["queued"] as? String == "0x0", "a gap left transactions queued: \(pool ?? [:])")
+    }
 }
