@@ -24,11 +24,9 @@ import NIOWebSocket
 /// - at most one close frame is sent, and nothing is sent after it;
 /// - no ping is sent, and no ping timeout closes the connection, while reads are paused;
 /// - a withheld read is passed on exactly once, when the in-flight count drops below the limit;
-/// - a draining connection closes when, and only when, nothing is in flight.
-///
-/// Kept as the handler had it before this machine existed (behaviour-preserving): while closing, the client's
-/// frames are still read and its requests dispatched, though their responses are dropped; a draining connection
-/// still dispatches the requests it reads.
+/// - a draining connection closes when, and only when, nothing is in flight;
+/// - only an open session runs requests: none read while draining or closing is dispatched (its answer could be
+///   lost, and a client that retries would then send a transaction twice).
 struct WebSocketSessionStateMachine: Sendable {
     enum Action: Sendable, Equatable {
         /// Nothing to do.
@@ -111,7 +109,10 @@ struct WebSocketSessionStateMachine: Sendable {
         if case .outside = burst { burst = .inside(flushPending: false) }
         switch frame {
         case .message(let payload):
-            guard phase != .closed else { return .none }
+            // Only an open session runs requests. One read after our close frame (or while draining) would run
+            // with its answer dropped: an `eth_sendTransaction` executed without a reply, which a client that
+            // retries would send twice. Unread, nothing happened; the close tells the client to reconnect.
+            guard phase == .open else { return .none }
             inFlight += 1
             return .dispatch(payload)
         case .ping(let payload):
