@@ -250,14 +250,20 @@ import TestSupport
 
     // MARK: Recovery
 
-    @Test func recoverySettlesTheJournalBeforeTheLaneAssignsANonce() async throws {
-        // A previous run signed nonce 0 and crashed; the node restarted and lost its pool (its count is 0).
+    /// A journal as a crashed run left it: nonce 0 signed (perhaps sent), never confirmed.
+    static func journalHoldingASignedTransaction(id: UInt64) async throws -> (InMemoryJournal, SignedTransaction) {
         let journal = InMemoryJournal()
         let old = try Transaction(type: .dynamicFee, chainId: 1337, nonce: 0,
                                   fees: .dynamic(maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: 3_000_000_000),
                                   gas: 21_000, to: Self.from, value: 1, data: []).signed(with: Self.key)
-        try await journal.assigned(id: 7, from: Self.from, nonce: 0)
-        try await journal.signed(id: 7, nonce: 0, raw: old.raw, hash: old.hash)
+        try await journal.assigned(id: id, from: Self.from, nonce: 0)
+        try await journal.signed(id: id, nonce: 0, raw: old.raw, hash: old.hash)
+        return (journal, old)
+    }
+
+    @Test func recoverySettlesTheJournalBeforeTheLaneAssignsANonce() async throws {
+        // A previous run signed nonce 0 and crashed; the node restarted and lost its pool (its count is 0).
+        let (journal, old) = try await Self.journalHoldingASignedTransaction(id: 7)
         let harness = await Harness(journal: journal)
         try await harness.running {
             let fresh = try await harness.send(Self.transfer()).get()
@@ -270,12 +276,7 @@ import TestSupport
     }
 
     @Test func aRecoveredRecordWhoseNonceWasTakenIsSkipped() async throws {
-        let journal = InMemoryJournal()
-        let old = try Transaction(type: .dynamicFee, chainId: 1337, nonce: 0,
-                                  fees: .dynamic(maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: 3_000_000_000),
-                                  gas: 21_000, to: Self.from, value: 1, data: []).signed(with: Self.key)
-        try await journal.assigned(id: 3, from: Self.from, nonce: 0)
-        try await journal.signed(id: 3, nonce: 0, raw: old.raw, hash: old.hash)
+        let (journal, _) = try await Self.journalHoldingASignedTransaction(id: 3)
         let harness = await Harness(journal: journal)
         harness.node.setPendingCount(1, for: Self.from)  // another wallet used nonce 0 meanwhile
         try await harness.running {

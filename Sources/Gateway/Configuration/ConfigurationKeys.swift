@@ -43,6 +43,16 @@ extension ConfigurationKey {
         }, current: { String($0[keyPath: keyPath]) })
     }
 
+    static func unsigned(_ path: String, _ documentation: String, range: ClosedRange<UInt64>,
+                         _ keyPath: any (WritableKeyPath<GatewayConfiguration, UInt64> & Sendable)) -> ConfigurationKey {
+        ConfigurationKey(path: path, documentation: documentation, apply: { configuration, text throws(ConfigurationError) in
+            guard let value = UInt64(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+                throw ConfigurationError("\(path): \"\(text)\" is not a whole number in \(range.lowerBound)…\(range.upperBound)")
+            }
+            configuration[keyPath: keyPath] = value
+        }, current: { String($0[keyPath: keyPath]) })
+    }
+
     static func string(_ path: String, _ documentation: String,
                        _ keyPath: any (WritableKeyPath<GatewayConfiguration, String> & Sendable)) -> ConfigurationKey {
         ConfigurationKey(path: path, documentation: documentation, apply: { configuration, text in
@@ -136,30 +146,12 @@ public enum ConfigurationKeys {
                  range: 1...1_000_000, \.send.maximumQueuedPerAddress),
         .integer("send.signWindow", "Queued transactions of one address that may be signing at once.",
                  range: 1...10_000, \.send.lane.signWindow),
-        ConfigurationKey(
-            path: "send.rebroadcastEveryBlocks", documentation: "Accepted but unmined transactions are sent again every this many blocks (0: never).",
-            apply: { configuration, text throws(ConfigurationError) in
-                guard let value = UInt64(text), value <= 10_000 else {
-                    throw ConfigurationError("send.rebroadcastEveryBlocks: \"\(text)\" is not a whole number in 0…10000")
-                }
-                configuration.send.lane.rebroadcastEveryBlocks = value
-            }, current: { String($0.send.lane.rebroadcastEveryBlocks) }),
-        ConfigurationKey(
-            path: "send.replaceAfterBlocks", documentation: "An accepted transaction unmined this many blocks is replaced with higher fees (0: never).",
-            apply: { configuration, text throws(ConfigurationError) in
-                guard let value = UInt64(text), value <= 100_000 else {
-                    throw ConfigurationError("send.replaceAfterBlocks: \"\(text)\" is not a whole number in 0…100000")
-                }
-                configuration.send.lane.replaceAfterBlocks = value
-            }, current: { String($0.send.lane.replaceAfterBlocks) }),
-        ConfigurationKey(
-            path: "send.replacementBumpPercent", documentation: "How much a replacement raises both fees (at least geth's 10).",
-            apply: { configuration, text throws(ConfigurationError) in
-                guard let value = UInt64(text), (10...1_000).contains(value) else {
-                    throw ConfigurationError("send.replacementBumpPercent: \"\(text)\" is not a whole number in 10…1000")
-                }
-                configuration.send.replacementBumpPercent = value
-            }, current: { String($0.send.replacementBumpPercent) }),
+        .unsigned("send.rebroadcastEveryBlocks", "Accepted but unmined transactions are sent again every this many blocks (0: never).",
+                  range: 0...10_000, \.send.lane.rebroadcastEveryBlocks),
+        .unsigned("send.replaceAfterBlocks", "An accepted transaction unmined this many blocks is replaced with higher fees (0: never).",
+                  range: 0...100_000, \.send.lane.replaceAfterBlocks),
+        .unsigned("send.replacementBumpPercent", "How much a replacement raises both fees (at least geth's 10).",
+                  range: 10...1_000, \.send.replacementBumpPercent),
         ConfigurationKey(
             path: "send.maxFeePerGas", documentation: "The highest maxFeePerGas (or gasPrice) in wei a replacement may pay; empty: no cap.",
             apply: { configuration, text throws(ConfigurationError) in
@@ -169,14 +161,8 @@ public enum ConfigurationKeys {
                 }
                 configuration.send.maximumFeePerGas = value
             }, current: { $0.send.maximumFeePerGas?.decimalString ?? "" }),
-        ConfigurationKey(
-            path: "receipts.confirmations", documentation: "Blocks deep a receipt is tracked (and reported) before it is final.",
-            apply: { configuration, text throws(ConfigurationError) in
-                guard let value = UInt64(text), (1...1_000).contains(value) else {
-                    throw ConfigurationError("receipts.confirmations: \"\(text)\" is not a whole number in 1…1000")
-                }
-                configuration.receipts.confirmationDepth = value
-            }, current: { String($0.receipts.confirmationDepth) }),
+        .unsigned("receipts.confirmations", "Blocks deep a receipt is tracked (and reported) before it is final.",
+                  range: 1...1_000, \.receipts.confirmationDepth),
         ConfigurationKey(
             path: "logging.level", documentation: "trace, debug, info, notice, warning, error or critical.",
             apply: { configuration, text throws(ConfigurationError) in
