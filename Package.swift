@@ -3,7 +3,7 @@ import PackageDescription
 
 // Rooms of the house (see README.md, "Architecture"): pure value modules at the bottom, I/O at the edges.
 let strict: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(

@@ -9,8 +9,9 @@ import NIOWebSocket
 /// answers every message with a canned JSON-RPC response. The gateway's cached `eth_chainId` path is compared
 /// against it in the same run (loadtest/compare.sh).
 struct EchoServer: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "echo-server",
-                                                    abstract: "Raw NIO WebSocket server answering every message at once.")
+    static let configuration = CommandConfiguration(
+        commandName: "echo-server",
+        abstract: "Raw NIO WebSocket server answering every message at once.")
 
     @Option var host = "127.0.0.1"
     @Option var port = 0
@@ -28,7 +29,9 @@ struct EchoServer: AsyncParsableCommand {
                         maxFrameSize: 1 << 24,
                         shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
                         upgradePipelineHandler: { channel, _ in
-                            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EchoHandler()) }
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(EchoHandler())
+                            }
                         })
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
@@ -36,7 +39,8 @@ struct EchoServer: AsyncParsableCommand {
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
         // Unbuffered, so that a script waiting for this line sees it at once.
-        FileHandle.standardOutput.write(Data("echo-server listening on ws://\(host):\(channel.localAddress!.port!)/\n".utf8))
+        FileHandle.standardOutput.write(
+            Data("echo-server listening on ws://\(host):\(channel.localAddress!.port!)/\n".utf8))
         try await channel.closeFuture.get()
     }
 }

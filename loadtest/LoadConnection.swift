@@ -14,7 +14,8 @@ struct WebSocketTarget: Sendable {
         let rest = url.dropFirst(5)
         let authority = rest.prefix { $0 != "/" }
         let path = rest.dropFirst(authority.count)
-        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]) else {
+        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...])
+        else {
             return nil
         }
         host = String(authority[..<colon])
@@ -55,7 +56,8 @@ final class LoadConnection: @unchecked Sendable {
                     let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24) { channel, _ in
                         channel.pipeline.removeHandler(name: "request").flatMapThrowing {
                             try channel.pipeline.syncOperations.addHandler(
-                                PipelinedRequestHandler(depth: depth, method: method, params: params, recorder: recorder))
+                                PipelinedRequestHandler(
+                                    depth: depth, method: method, params: params, recorder: recorder))
                         }
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(
@@ -91,7 +93,10 @@ private final class UpgradeRequest: ChannelInboundHandler, RemovableChannelHandl
     func channelActive(context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "\(target.host):\(target.port)")
-        context.write(wrapOutboundOut(.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: target.path, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(
+                .head(HTTPRequestHead(version: .http1_1, method: .GET, uri: target.path, headers: headers))),
+            promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         context.fireChannelActive()
     }

@@ -48,7 +48,8 @@ final class Recorder: Sendable {
         state.withLockedValue { state in
             state.measuring = false
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - state.started.uptimeNanoseconds) / 1e9
-            return Report(responses: state.responses, errors: state.errors, elapsed: elapsed, latencies: state.latencies.sorted())
+            return Report(
+                responses: state.responses, errors: state.errors, elapsed: elapsed, latencies: state.latencies.sorted())
         }
     }
 }

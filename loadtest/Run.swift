@@ -20,13 +20,16 @@ struct Run: AsyncParsableCommand {
     var serverPid: Int32?
 
     func run() async throws {
-        guard let target = WebSocketTarget(url: url) else { throw ValidationError("--url must look like ws://host:port/") }
+        guard let target = WebSocketTarget(url: url) else {
+            throw ValidationError("--url must look like ws://host:port/")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let recorder = Recorder()
         var clients: [LoadConnection] = []
         for index in 0..<connections {
-            let client = LoadConnection(target: target, depth: depth, method: method, params: params,
-                                        recorder: recorder, seed: index)
+            let client = LoadConnection(
+                target: target, depth: depth, method: method, params: params,
+                recorder: recorder, seed: index)
             try await client.connect(group: group)
             clients.append(client)
         }
@@ -49,17 +52,25 @@ struct Run: AsyncParsableCommand {
             let object: [String: Any] = [
                 "url": url, "connections": connections, "depth": depth, "method": method, "seconds": report.elapsed,
                 "responses": report.responses, "errors": report.errors, "requests_per_second": rate.rounded(),
-                "latency_us": ["p50": report.percentile(0.5), "p90": report.percentile(0.9),
-                               "p99": report.percentile(0.99), "max": report.percentile(1.0)],
+                "latency_us": [
+                    "p50": report.percentile(0.5), "p90": report.percentile(0.9),
+                    "p99": report.percentile(0.99), "max": report.percentile(1.0),
+                ],
                 "server_cpu_us_per_request": serverMicroseconds.map { ($0 * 100).rounded() / 100 } ?? NSNull(),
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("\(url) \(method): \(connections) connections × depth \(depth), \(String(format: "%.1f", report.elapsed)) s")
+            print(
+                "\(url) \(method): \(connections) connections × depth \(depth), \(String(format: "%.1f", report.elapsed)) s"
+            )
             print("  responses \(report.responses)  errors \(report.errors)  → \(Int(rate)) requests/s")
-            print("  latency µs: p50 \(report.percentile(0.5))  p90 \(report.percentile(0.9))  p99 \(report.percentile(0.99))  max \(report.percentile(1.0))")
-            if let serverMicroseconds { print("  server CPU per request: \(String(format: "%.2f", serverMicroseconds)) µs") }
+            print(
+                "  latency µs: p50 \(report.percentile(0.5))  p90 \(report.percentile(0.9))  p99 \(report.percentile(0.99))  max \(report.percentile(1.0))"
+            )
+            if let serverMicroseconds {
+                print("  server CPU per request: \(String(format: "%.2f", serverMicroseconds)) µs")
+            }
         }
         if report.responses == 0 { throw ExitCode.failure }
     }

@@ -78,5 +78,7 @@ let keccakRate = rate(seconds: seconds / 4) { _ in sink ^= Keccak256.hash(messag
 print("raw C secp256k1_ecdsa_sign_recoverable: \(Int(cRate)) signatures/s")
 print("keccak-256 (110 bytes):                 \(Int(keccakRate)) hashes/s")
 print("Swift EIP-1559 sign path:               \(Int(swiftRate)) transactions/s")
-print("ratio Swift path / raw C sign:          \((median(ratios) * 1000).rounded() / 1000) (median of \(rounds) alternating rounds: \(ratios.map { (($0 * 1000).rounded() / 1000) }))")
+print(
+    "ratio Swift path / raw C sign:          \((median(ratios) * 1000).rounded() / 1000) (median of \(rounds) alternating rounds: \(ratios.map { (($0 * 1000).rounded() / 1000) }))"
+)
 if sink == 0x5A { print("") }  // keeps the optimiser from dropping the work

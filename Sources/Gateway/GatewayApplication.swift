@@ -24,8 +24,10 @@ public struct GatewayApplication: Sendable {
     public let server: GatewayServer
     private let logger: Logger
 
-    public init(configuration: GatewayConfiguration, logger: Logger, backends extraBackends: [any KeyBackend] = [],
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    public init(
+        configuration: GatewayConfiguration, logger: Logger, backends extraBackends: [any KeyBackend] = [],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         self.configuration = configuration
         self.logger = logger
         let node = try configuration.makeNodeConnection(group: group, logger: logger)
@@ -37,7 +39,8 @@ public struct GatewayApplication: Sendable {
         walletSettings.refreshInterval = .seconds(configuration.wallet.refreshSeconds)
         let wallet = Wallet(backends: backends, settings: walletSettings, logger: logger)
         let journal: any Journal =
-            configuration.journalPath == ":memory:" ? InMemoryJournal() : try SQLiteJournal(path: configuration.journalPath)
+            configuration.journalPath == ":memory:"
+            ? InMemoryJournal() : try SQLiteJournal(path: configuration.journalPath)
         let filler = TransactionFiller(node: node, settings: configuration.filler)
         let tracker = ReceiptTracker(node: node, settings: configuration.receipts, logger: logger)
         let receipts = ReceiptSubscriptions(tracker: tracker)
@@ -48,8 +51,9 @@ public struct GatewayApplication: Sendable {
             receipts.replaced(replaced, by: replacement.hash)
         }
         observers.settled = { hashes in tracker.forget(hashes) }
-        let pipeline = SendPipeline(wallet: wallet, node: node, filler: filler, journal: journal,
-                                    settings: configuration.send, observers: observers, logger: logger)
+        let pipeline = SendPipeline(
+            wallet: wallet, node: node, filler: filler, journal: journal,
+            settings: configuration.send, observers: observers, logger: logger)
         tracker.setEventHandler { event in
             receipts.handle(event)
             pipeline.receiptEvent(event)
@@ -73,8 +77,9 @@ public struct GatewayApplication: Sendable {
             chainID,
             backends.isEmpty
                 ? NoWalletMethods() as any LocalMethods
-                : WalletMethods(wallet: wallet, pipeline: pipeline, filler: filler, node: node, receipts: receipts,
-                                work: work),
+                : WalletMethods(
+                    wallet: wallet, pipeline: pipeline, filler: filler, node: node, receipts: receipts,
+                    work: work),
         ]
         let dispatcher = RPCDispatcher(node: node, methods: methods, limits: configuration.server.rpcLimits)
         self.node = node
@@ -94,14 +99,17 @@ public struct GatewayApplication: Sendable {
                 // Ready only with a node to submit to and a wallet that has asked its backends at least once:
                 // before that, eth_accounts would answer an empty list.
                 let ready = node.isConnected && wallet.hasRefreshed
-                return (ready, [
-                    "status": ready ? "ok" : "degraded",
-                    "node": node.isConnected ? "connected" : "disconnected",
-                    "wallet": wallet.hasRefreshed ? "refreshed" : "loading",
-                    "accounts": .number(wallet.addresses.count),
-                    "upstreamSubscriptions": .number(counts.upstream),
-                    "clientSubscriptions": .number(counts.clients),
-                ])
+                return (
+                    ready,
+                    [
+                        "status": ready ? "ok" : "degraded",
+                        "node": node.isConnected ? "connected" : "disconnected",
+                        "wallet": wallet.hasRefreshed ? "refreshed" : "loading",
+                        "accounts": .number(wallet.addresses.count),
+                        "upstreamSubscriptions": .number(counts.upstream),
+                        "clientSubscriptions": .number(counts.clients),
+                    ]
+                )
             },
             group: group, logger: logger)
     }
@@ -113,9 +121,10 @@ public struct GatewayApplication: Sendable {
     }
 
     public func serviceGroup(logger: Logger) -> ServiceGroup {
-        ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
     }
 }

@@ -1,11 +1,14 @@
 /// A strict RFC 8259 parser over bytes.
 ///
 /// Strict where clients could be misunderstood (no trailing commas, no comments, no leading zeros in numbers, no
-/// raw control characters in strings) and bounded in nesting depth so that a hostile `[[[[…` cannot exhaust the stack.
+/// raw control characters in strings) and bounded in nesting depth so that a hostile `[[[[…` cannot exhaust the
+/// stack.
 public struct JSONParser {
     public static let defaultMaximumDepth = 512
 
-    public static func parse(_ bytes: some Collection<UInt8>, maximumDepth: Int = defaultMaximumDepth) throws(JSONError)
+    public static func parse(
+        _ bytes: some Collection<UInt8>, maximumDepth: Int = defaultMaximumDepth
+    ) throws(JSONError)
         -> JSONValue
     {
         let result: Result<JSONValue, JSONError>? = bytes.withContiguousStorageIfAvailable { buffer in
@@ -157,7 +160,9 @@ public struct JSONParser {
         }
         if position < buffer.count && (buffer[position] | 0x20) == UInt8(ascii: "e") {
             position += 1
-            if position < buffer.count && (buffer[position] == UInt8(ascii: "+") || buffer[position] == UInt8(ascii: "-")) {
+            if position < buffer.count
+                && (buffer[position] == UInt8(ascii: "+") || buffer[position] == UInt8(ascii: "-"))
+            {
                 position += 1
             }
             guard position < buffer.count && isDigit(buffer[position]) else { throw .invalidNumber(at: start) }

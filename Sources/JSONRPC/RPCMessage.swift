@@ -27,7 +27,9 @@ public struct RPCLimits: Sendable, Hashable {
 public enum RPCDecoder {
     /// Decodes a message. A document that cannot be used at all (bad JSON, empty or oversized batch) is answered by
     /// the error response in `.failure`: a single object, or for "batch too large" a one-element array, as geth does.
-    public static func decode(_ bytes: some Collection<UInt8>, limits: RPCLimits = RPCLimits())
+    public static func decode(
+        _ bytes: some Collection<UInt8>, limits: RPCLimits = RPCLimits()
+    )
         -> Result<RPCMessage, RPCTopLevelError>
     {
         let document: JSONValue
@@ -61,10 +63,12 @@ public enum RPCDecoder {
         let rawID = object["id"]
         let id = rawID.flatMap(RPCID.init(json:))
         if rawID != nil && id == nil {
-            return .invalid(RPCResponse(id: .null, error: .invalidRequest("invalid request: id must be a number, string or null")))
+            return .invalid(
+                RPCResponse(id: .null, error: .invalidRequest("invalid request: id must be a number, string or null")))
         }
         if let version = object["jsonrpc"], version != .string("2.0") {
-            return .invalid(RPCResponse(id: id ?? .null, error: .invalidRequest("invalid request: jsonrpc must be \"2.0\"")))
+            return .invalid(
+                RPCResponse(id: id ?? .null, error: .invalidRequest("invalid request: jsonrpc must be \"2.0\"")))
         }
         guard let method = object["method"]?.stringValue, !method.isEmpty else {
             return .invalid(RPCResponse(id: id ?? .null, error: .invalidRequest("invalid request: missing method")))

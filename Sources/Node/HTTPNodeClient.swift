@@ -34,8 +34,10 @@ public final class HTTPNodeClient: NodeConnection {
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
 
-    public init(settings: Settings, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger) throws {
+    public init(
+        settings: Settings, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) throws {
         precondition(!settings.endpoint.isWebSocket, "HTTPNodeClient needs an http:// or https:// endpoint")
         self.settings = settings
         self.logger = logger
@@ -55,7 +57,9 @@ public final class HTTPNodeClient: NodeConnection {
         state.withLockedValue { $0.eventHandler = handler }
     }
 
-    public func call(method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void) {
+    public func call(
+        method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void
+    ) {
         let id = state.withLockedValue { state -> UInt64 in
             defer { state.nextID &+= 1 }
             return state.nextID
@@ -119,7 +123,9 @@ public final class HTTPNodeClient: NodeConnection {
         await cancelWhenGracefulShutdown {
             var backoff = Backoff()
             while !Task.isCancelled {
-                if case .success = await self.post(UpstreamRequest.bytes(id: 0, method: "eth_chainId", params: .array([]))) {
+                if case .success = await self.post(
+                    UpstreamRequest.bytes(id: 0, method: "eth_chainId", params: .array([])))
+                {
                     break
                 }
                 guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { return }
@@ -140,7 +146,8 @@ public final class HTTPNodeClient: NodeConnection {
     private func pollHeads(_ handler: (@Sendable (NodeEvent) -> Void)?) async {
         var last: String? = nil
         while !Task.isCancelled {
-            let latest = await post(UpstreamRequest.bytes(id: 0, method: "eth_getBlockByNumber", params: ["latest", false]))
+            let latest = await post(
+                UpstreamRequest.bytes(id: 0, method: "eth_getBlockByNumber", params: ["latest", false]))
             if case .success(let block) = latest, let hash = block["hash"]?.stringValue, hash != last {
                 last = hash
                 handler?(.polledHead(block))

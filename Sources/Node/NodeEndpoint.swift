@@ -16,7 +16,8 @@ public struct NodeEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `scheme://host[:port][/path]`; IPv6 hosts in brackets.
     public init?(url: String) {
-        guard let separator = url.firstRange(of: "://"), let scheme = Scheme(rawValue: url[..<separator.lowerBound].lowercased())
+        guard let separator = url.firstRange(of: "://"),
+            let scheme = Scheme(rawValue: url[..<separator.lowerBound].lowercased())
         else { return nil }
         let rest = url[separator.upperBound...]
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex

@@ -56,7 +56,9 @@ public final class WebSocketNodeClient: NodeConnection {
 
     // MARK: Calls
 
-    public func call(method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void) {
+    public func call(
+        method: String, params: JSONValue, completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void
+    ) {
         let deadline = NIODeadline.now() + TimeAmount(settings.requestTimeout)
         let registered: (channel: any Channel, id: UInt64)? = state.withLockedValue { state in
             guard let channel = state.channel, !state.shuttingDown else { return nil }
@@ -68,7 +70,8 @@ public final class WebSocketNodeClient: NodeConnection {
             return
         }
         let bytes = UpstreamRequest.bytes(id: id, method: method, params: params)
-        let frame = WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: channel.allocator.buffer(bytes: bytes))
+        let frame = WebSocketFrame(
+            fin: true, opcode: .text, maskKey: .random(), data: channel.allocator.buffer(bytes: bytes))
         channel.writeAndFlush(frame).whenFailure { [self] _ in
             // Never written: nothing reached the node.
             if let completion = state.withLockedValue({ $0.pending.complete(id: id) }) {
@@ -92,7 +95,9 @@ public final class WebSocketNodeClient: NodeConnection {
             return
         }
         guard let idText = message["id"]?.numberText, let id = UInt64(idText) else {
-            logger.debug("node sent a message without a known id", metadata: ["node.message": "\(JSONWriter.string(message).prefix(200))"])
+            logger.debug(
+                "node sent a message without a known id",
+                metadata: ["node.message": "\(JSONWriter.string(message).prefix(200))"])
             return
         }
         guard let completion = state.withLockedValue({ $0.pending.complete(id: id) }) else { return }
@@ -105,7 +110,8 @@ public final class WebSocketNodeClient: NodeConnection {
     }
 
     fileprivate func logNodeSilent() {
-        logger.warning("node did not answer a ping; reconnecting", metadata: ["node.url": "\(settings.endpoint.redacted)"])
+        logger.warning(
+            "node did not answer a ping; reconnecting", metadata: ["node.url": "\(settings.endpoint.redacted)"])
     }
 
     private func emit(_ event: NodeEvent) {
@@ -115,7 +121,8 @@ public final class WebSocketNodeClient: NodeConnection {
     // MARK: Service
 
     public func run() async throws {
-        let sweeper = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) { [self] _ in
+        let sweeper = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) {
+            [self] _ in
             let expired = state.withLockedValue { $0.pending.removeExpired(now: .now()) }
             for completion in expired { completion(.failure(NodeError.timeout)) }
         }
@@ -162,10 +169,13 @@ public final class WebSocketNodeClient: NodeConnection {
                 emit(.disconnected)
                 for completion in failed { completion(.failure(NodeError.connectionLost)) }
                 if !shuttingDown {
-                    logger.warning("node connection lost; reconnecting", metadata: ["node.url": "\(settings.endpoint.redacted)"])
+                    logger.warning(
+                        "node connection lost; reconnecting", metadata: ["node.url": "\(settings.endpoint.redacted)"])
                 }
             } catch {
-                logger.warning("cannot connect to node", metadata: ["node.url": "\(settings.endpoint.redacted)", "error": "\(error)"])
+                logger.warning(
+                    "cannot connect to node",
+                    metadata: ["node.url": "\(settings.endpoint.redacted)", "error": "\(error)"])
             }
             if shuttingDown { break }
             try? await Task.sleep(for: backoff.nextDelay())
@@ -183,7 +193,8 @@ public final class WebSocketNodeClient: NodeConnection {
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
-                        let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: endpoint.host.isIPAddress ? nil : endpoint.host)
+                        let tls = try NIOSSLClientHandler(
+                            context: sslContext, serverHostname: endpoint.host.isIPAddress ? nil : endpoint.host)
                         try channel.pipeline.syncOperations.addHandler(tls)
                     }
                     let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maximumMessageBytes) { channel, _ in
@@ -301,7 +312,8 @@ private final class NodeFrameHandler: ChannelInboundHandler {
             return
         }
         awaitingPong = true
-        let ping = WebSocketFrame(fin: true, opcode: .ping, maskKey: .random(), data: context.channel.allocator.buffer(capacity: 0))
+        let ping = WebSocketFrame(
+            fin: true, opcode: .ping, maskKey: .random(), data: context.channel.allocator.buffer(capacity: 0))
         context.writeAndFlush(wrapOutboundOut(ping), promise: nil)
     }
 

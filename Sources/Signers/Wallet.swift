@@ -65,7 +65,8 @@ public final class Wallet: Service, Sendable {
                 }
             } catch {
                 failed.insert(backend.name)
-                logger.warning("cannot list accounts", metadata: ["signer.backend": "\(backend.name)", "error": "\(error)"])
+                logger.warning(
+                    "cannot list accounts", metadata: ["signer.backend": "\(backend.name)", "error": "\(error)"])
             }
         }
         let addresses = accountsByAddress.withLock { current in

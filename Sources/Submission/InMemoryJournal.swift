@@ -26,8 +26,10 @@ public final class InMemoryJournal: Journal {
         return records.withLock { body(&$0) }
     }
 
-    public func assigned(id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?, requestDigest: Bytes32?,
-                         replaces: UInt64?) async throws {
+    public func assigned(
+        id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?, requestDigest: Bytes32?,
+        replaces: UInt64?
+    ) async throws {
         try write { records in
             if records[id] == nil {
                 records[id] = JournalRecord(

@@ -34,9 +34,11 @@ public struct JournalRecord: Sendable, Hashable {
     /// The record this one replaces at the same nonce.
     public var replaces: UInt64?
 
-    public init(id: UInt64, from: Address, nonce: UInt64, state: State, raw: [UInt8]? = nil, hash: Bytes32? = nil,
-                idempotencyKey: String? = nil, blockNumber: UInt64? = nil, failure: String? = nil,
-                requestDigest: Bytes32? = nil, replaces: UInt64? = nil) {
+    public init(
+        id: UInt64, from: Address, nonce: UInt64, state: State, raw: [UInt8]? = nil, hash: Bytes32? = nil,
+        idempotencyKey: String? = nil, blockNumber: UInt64? = nil, failure: String? = nil,
+        requestDigest: Bytes32? = nil, replaces: UInt64? = nil
+    ) {
         self.id = id
         self.from = from
         self.nonce = nonce
@@ -56,8 +58,9 @@ public struct JournalRecord: Sendable, Hashable {
 /// if needed resubmitting) everything a client was told about.
 public protocol Journal: Sendable {
     /// Inserts or updates (renumbering) an assignment; `replaces` names the record a replacement takes the nonce of.
-    func assigned(id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?, requestDigest: Bytes32?,
-                  replaces: UInt64?) async throws
+    func assigned(
+        id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?, requestDigest: Bytes32?,
+        replaces: UInt64?) async throws
     func signed(id: UInt64, nonce: UInt64, raw: [UInt8], hash: Bytes32) async throws
     func submitted(id: UInt64) async throws
     func failed(id: UInt64, reason: String) async throws
@@ -84,7 +87,8 @@ public protocol Journal: Sendable {
 
 extension Journal {
     public func assigned(id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String? = nil) async throws {
-        try await assigned(id: id, from: from, nonce: nonce, idempotencyKey: idempotencyKey, requestDigest: nil,
-                           replaces: nil)
+        try await assigned(
+            id: id, from: from, nonce: nonce, idempotencyKey: idempotencyKey, requestDigest: nil,
+            replaces: nil)
     }
 }

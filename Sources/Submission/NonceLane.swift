@@ -228,7 +228,8 @@ public struct NonceLane: Sendable {
             }
         }
         // An entry in flight to the node keeps its nonce, and so does every accepted one: nothing is numbered below.
-        var cursor = max(nonce, floor, inFlight.map { $0.nonce + 1 } ?? 0, (accepted.keys.max() ?? 0) + (accepted.isEmpty ? 0 : 1))
+        var cursor = max(
+            nonce, floor, inFlight.map { $0.nonce + 1 } ?? 0, (accepted.keys.max() ?? 0) + (accepted.isEmpty ? 0 : 1))
         floor = 0
         for index in entries.indices {
             switch entries[index].state {
@@ -315,8 +316,10 @@ public struct NonceLane: Sendable {
             resignAllOnSync = true
             return startSync()
         case .nonceGap:
-            let resend = accepted.values.sorted { $0.signed.transaction.nonce < $1.signed.transaction.nonce }.map(\.signed)
-            return (resend.isEmpty ? [] : [.rebroadcast(resend)]) + retry(signed, mayHaveReachedNode: head.mayHaveBroadcast)
+            let resend = accepted.values.sorted { $0.signed.transaction.nonce < $1.signed.transaction.nonce }.map(
+                \.signed)
+            return (resend.isEmpty ? [] : [.rebroadcast(resend)])
+                + retry(signed, mayHaveReachedNode: head.mayHaveBroadcast)
         case .noVerdict(let mayHaveReachedNode):
             return retry(signed, mayHaveReachedNode: mayHaveReachedNode)
         }

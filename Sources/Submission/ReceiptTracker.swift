@@ -127,15 +127,18 @@ public final class ReceiptTracker: Service, Sendable {
 
     /// Stops tracking hashes that can no longer be mined (their nonce was settled by another transaction).
     public func forget(_ hashes: [Bytes32]) {
-        state.withLock { state in for hash in hashes where state.tracked[hash]?.blockNumber == nil {
-            state.tracked.removeValue(forKey: hash)
-        } }
+        state.withLock { state in
+            for hash in hashes where state.tracked[hash]?.blockNumber == nil {
+                state.tracked.removeValue(forKey: hash)
+            }
+        }
     }
 
     /// The receipt already found for `hash`, with its block number and the confirmations reported so far.
     public func knownReceipt(_ hash: Bytes32) -> (receipt: JSONValue, blockNumber: UInt64, confirmations: UInt64)? {
         state.withLock { state in
-            guard let tracked = state.tracked[hash], let receipt = tracked.receipt, let block = tracked.blockNumber else {
+            guard let tracked = state.tracked[hash], let receipt = tracked.receipt, let block = tracked.blockNumber
+            else {
                 return nil
             }
             return (receipt, block, tracked.reportedConfirmations)
@@ -152,7 +155,8 @@ public final class ReceiptTracker: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     while (try? await Task.sleep(for: self.settings.idleLookupInterval)) != nil {
-                        if ContinuousClock.now - self.lastActivity.withLock({ $0 }) >= self.settings.idleLookupInterval {
+                        if ContinuousClock.now - self.lastActivity.withLock({ $0 }) >= self.settings.idleLookupInterval
+                        {
                             self.input.yield(.idle)
                         }
                     }
@@ -177,7 +181,9 @@ public final class ReceiptTracker: Service, Sendable {
 
     /// Looks a hash up once right away (a subscription may name a transaction that is already mined).
     public func lookUpNow(_ hash: Bytes32) async {
-        guard case .success(let receipt) = await node.call(method: "eth_getTransactionReceipt", params: [.string(hash.hex)]),
+        guard
+            case .success(let receipt) = await node.call(
+                method: "eth_getTransactionReceipt", params: [.string(hash.hex)]),
             !receipt.isNull
         else { return }
         found(receipt, hash: hash, headNumber: nil)
@@ -196,8 +202,9 @@ public final class ReceiptTracker: Service, Sendable {
                 // Walk back through parents until the new chain meets the known one.
                 let fetched = await node.call(method: "eth_getBlockByHash", params: [.string(hash), false])
                 guard case .success(let json) = fetched, let parent = Head(json: json), parent.number == number else {
-                    logger.debug("cannot fetch a parent block; the next head tries again",
-                                 metadata: ["block.hash": "\(hash)"])
+                    logger.debug(
+                        "cannot fetch a parent block; the next head tries again",
+                        metadata: ["block.hash": "\(hash)"])
                     return
                 }
                 segment.append(parent.block)
@@ -212,7 +219,9 @@ public final class ReceiptTracker: Service, Sendable {
         }
         var first = newBlocks.first!.number
         if let previousTip, orphanedFrom == nil, previousTip + 1 < first { first = previousTip + 1 }
-        if newest.number - first + 1 > settings.maximumCatchUpBlocks { first = newest.number - settings.maximumCatchUpBlocks + 1 }
+        if newest.number - first + 1 > settings.maximumCatchUpBlocks {
+            first = newest.number - settings.maximumCatchUpBlocks + 1
+        }
         if let orphanedFrom { await handleReorg(from: orphanedFrom) }
         for number in first...newest.number { await scanBlock(number) }
         await lookUpLongPending()
@@ -226,7 +235,9 @@ public final class ReceiptTracker: Service, Sendable {
             state.recentReceipts = state.recentReceipts.filter { $0.value.block + 8 > number }
             var matches: [(Bytes32, JSONValue)] = []
             for receipt in list {
-                guard let text = receipt["transactionHash"]?.stringValue, let hash = try? Bytes32(hex: text) else { continue }
+                guard let text = receipt["transactionHash"]?.stringValue, let hash = try? Bytes32(hex: text) else {
+                    continue
+                }
                 state.recentReceipts[hash] = (receipt, number)
                 if state.tracked[hash] != nil { matches.append((hash, receipt)) }
             }
@@ -260,10 +271,13 @@ public final class ReceiptTracker: Service, Sendable {
     private func handleReorg(from number: UInt64) async {
         let affected = state.withLock { state in
             state.recentReceipts = state.recentReceipts.filter { $0.value.block < number }
-            return state.tracked.filter { ($0.value.blockNumber ?? 0) >= number && $0.value.blockNumber != nil }.map(\.key)
+            return state.tracked.filter { ($0.value.blockNumber ?? 0) >= number && $0.value.blockNumber != nil }.map(
+                \.key)
         }
         guard !affected.isEmpty else { return }
-        logger.notice("reorg: looking receipts up again", metadata: ["block.number": "\(number)", "tx.count": "\(affected.count)"])
+        logger.notice(
+            "reorg: looking receipts up again",
+            metadata: ["block.number": "\(number)", "tx.count": "\(affected.count)"])
         for hash in affected {
             let result = await node.call(method: "eth_getTransactionReceipt", params: [.string(hash.hex)])
             if case .success(let receipt) = result, !receipt.isNull {
@@ -281,7 +295,9 @@ public final class ReceiptTracker: Service, Sendable {
 
     /// Records a receipt; reports it unless it is the same block we already reported.
     private func found(_ receipt: JSONValue, hash: Bytes32, headNumber: UInt64?) {
-        guard let numberText = receipt["blockNumber"]?.stringValue, let blockNumber = try? Hex.decodeQuantity(numberText) else { return }
+        guard let numberText = receipt["blockNumber"]?.stringValue,
+            let blockNumber = try? Hex.decodeQuantity(numberText)
+        else { return }
         let blockHash = receipt["blockHash"]?.stringValue
         let connectionID = state.withLock { state -> UInt64?? in
             guard let tracked = state.tracked[hash], tracked.blockHash != blockHash else { return .none }

@@ -44,15 +44,19 @@ public final class SQLiteJournal: Journal {
         try migrator.migrate(database)
     }
 
-    public func assigned(id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?, requestDigest: Bytes32?,
-                         replaces: UInt64?) async throws {
+    public func assigned(
+        id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?, requestDigest: Bytes32?,
+        replaces: UInt64?
+    ) async throws {
         try await database.write { db in
-            try db.execute(sql: """
-                INSERT INTO sends (id, sender, nonce, state, idempotency_key, request_digest, replaces)
-                VALUES (?, ?, ?, 'assigned', ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET nonce = excluded.nonce, state = 'assigned', raw = NULL, hash = NULL,
-                    updated_at = CURRENT_TIMESTAMP
-                """, arguments: [
+            try db.execute(
+                sql: """
+                    INSERT INTO sends (id, sender, nonce, state, idempotency_key, request_digest, replaces)
+                    VALUES (?, ?, ?, 'assigned', ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET nonce = excluded.nonce, state = 'assigned', raw = NULL, hash = NULL,
+                        updated_at = CURRENT_TIMESTAMP
+                    """,
+                arguments: [
                     Int64(bitPattern: id), Data(from.bytes), Int64(bitPattern: nonce), idempotencyKey,
                     requestDigest.map { Data($0.bytes) }, replaces.map { Int64(bitPattern: $0) },
                 ])
@@ -61,9 +65,11 @@ public final class SQLiteJournal: Journal {
 
     public func signed(id: UInt64, nonce: UInt64, raw: [UInt8], hash: Bytes32) async throws {
         try await database.write { db in
-            try db.execute(sql: """
-                UPDATE sends SET nonce = ?, state = 'signed', raw = ?, hash = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?
-                """, arguments: [Int64(bitPattern: nonce), Data(raw), Data(hash.bytes), Int64(bitPattern: id)])
+            try db.execute(
+                sql: """
+                    UPDATE sends SET nonce = ?, state = 'signed', raw = ?, hash = ?, updated_at = CURRENT_TIMESTAMP
+                    WHERE id = ?
+                    """, arguments: [Int64(bitPattern: nonce), Data(raw), Data(hash.bytes), Int64(bitPattern: id)])
         }
     }
 
@@ -73,8 +79,9 @@ public final class SQLiteJournal: Journal {
 
     public func failed(id: UInt64, reason: String) async throws {
         try await database.write { db in
-            try db.execute(sql: "UPDATE sends SET state = 'failed', failure = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?",
-                           arguments: [reason, Int64(bitPattern: id)])
+            try db.execute(
+                sql: "UPDATE sends SET state = 'failed', failure = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?",
+                arguments: [reason, Int64(bitPattern: id)])
         }
     }
 
@@ -84,64 +91,78 @@ public final class SQLiteJournal: Journal {
 
     public func mined(hash: Bytes32, blockNumber: UInt64) async throws {
         try await database.write { db in
-            try db.execute(sql: """
-                UPDATE sends SET state = 'mined', block_number = ?, updated_at = CURRENT_TIMESTAMP WHERE hash = ?
-                """, arguments: [Int64(bitPattern: blockNumber), Data(hash.bytes)])
-            try db.execute(sql: """
-                UPDATE sends SET state = 'replaced', updated_at = CURRENT_TIMESTAMP
-                WHERE state IN ('signed', 'submitted') AND hash != ?
-                  AND (sender, nonce) IN (SELECT sender, nonce FROM sends WHERE hash = ?)
-                """, arguments: [Data(hash.bytes), Data(hash.bytes)])
+            try db.execute(
+                sql: """
+                    UPDATE sends SET state = 'mined', block_number = ?, updated_at = CURRENT_TIMESTAMP WHERE hash = ?
+                    """, arguments: [Int64(bitPattern: blockNumber), Data(hash.bytes)])
+            try db.execute(
+                sql: """
+                    UPDATE sends SET state = 'replaced', updated_at = CURRENT_TIMESTAMP
+                    WHERE state IN ('signed', 'submitted') AND hash != ?
+                      AND (sender, nonce) IN (SELECT sender, nonce FROM sends WHERE hash = ?)
+                    """, arguments: [Data(hash.bytes), Data(hash.bytes)])
         }
     }
 
     public func unmined(hash: Bytes32) async throws {
         try await database.write { db in
-            try db.execute(sql: """
-                UPDATE sends SET state = 'submitted', block_number = NULL, updated_at = CURRENT_TIMESTAMP
-                WHERE hash = ? AND state = 'mined'
-                """, arguments: [Data(hash.bytes)])
+            try db.execute(
+                sql: """
+                    UPDATE sends SET state = 'submitted', block_number = NULL, updated_at = CURRENT_TIMESTAMP
+                    WHERE hash = ? AND state = 'mined'
+                    """, arguments: [Data(hash.bytes)])
         }
     }
 
     public func lastAcceptedNonce(from: Address) async throws -> UInt64? {
         try await database.read { db in
-            try Int64.fetchOne(db, sql: """
-                SELECT MAX(nonce) FROM sends WHERE sender = ? AND state IN ('submitted', 'mined', 'replaced')
-                """, arguments: [Data(from.bytes)]).map { UInt64(bitPattern: $0) }
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MAX(nonce) FROM sends WHERE sender = ? AND state IN ('submitted', 'mined', 'replaced')
+                    """, arguments: [Data(from.bytes)]
+            ).map { UInt64(bitPattern: $0) }
         }
     }
 
     public func unsettled() async throws -> [JournalRecord] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM sends WHERE state IN ('signed', 'submitted') ORDER BY sender, nonce, id
-                """).compactMap(Self.record)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM sends WHERE state IN ('signed', 'submitted') ORDER BY sender, nonce, id
+                    """
+            ).compactMap(Self.record)
         }
     }
 
     public func record(hash: Bytes32) async throws -> JournalRecord? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sends WHERE hash = ? ORDER BY id DESC LIMIT 1",
-                             arguments: [Data(hash.bytes)]).flatMap(Self.record)
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM sends WHERE hash = ? ORDER BY id DESC LIMIT 1",
+                arguments: [Data(hash.bytes)]
+            ).flatMap(Self.record)
         }
     }
 
     public func record(idempotencyKey: String) async throws -> JournalRecord? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sends WHERE idempotency_key = ?", arguments: [idempotencyKey]).flatMap(Self.record)
+            try Row.fetchOne(db, sql: "SELECT * FROM sends WHERE idempotency_key = ?", arguments: [idempotencyKey])
+                .flatMap(Self.record)
         }
     }
 
     public func record(id: UInt64) async throws -> JournalRecord? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sends WHERE id = ?", arguments: [Int64(bitPattern: id)]).flatMap(Self.record)
+            try Row.fetchOne(db, sql: "SELECT * FROM sends WHERE id = ?", arguments: [Int64(bitPattern: id)]).flatMap(
+                Self.record)
         }
     }
 
     public func abandonUnsigned() async throws -> Int {
         try await database.write { db in
-            try db.execute(sql: "UPDATE sends SET state = 'abandoned', updated_at = CURRENT_TIMESTAMP WHERE state = 'assigned'")
+            try db.execute(
+                sql: "UPDATE sends SET state = 'abandoned', updated_at = CURRENT_TIMESTAMP WHERE state = 'assigned'")
             return db.changesCount
         }
     }
@@ -154,7 +175,9 @@ public final class SQLiteJournal: Journal {
 
     private func update(id: UInt64, sql: String) async throws {
         try await database.write { db in
-            try db.execute(sql: "UPDATE sends SET \(sql), updated_at = CURRENT_TIMESTAMP WHERE id = ?", arguments: [Int64(bitPattern: id)])
+            try db.execute(
+                sql: "UPDATE sends SET \(sql), updated_at = CURRENT_TIMESTAMP WHERE id = ?",
+                arguments: [Int64(bitPattern: id)])
         }
     }
 

@@ -98,8 +98,10 @@ public final class SendPipeline: Service, Sendable {
     private let work: AsyncStream<Work>
     private let workInput: AsyncStream<Work>.Continuation
 
-    public init(wallet: Wallet, node: any NodeClient, filler: TransactionFiller, journal: any Journal,
-                settings: Settings = Settings(), observers: Observers = Observers(), logger: Logger) {
+    public init(
+        wallet: Wallet, node: any NodeClient, filler: TransactionFiller, journal: any Journal,
+        settings: Settings = Settings(), observers: Observers = Observers(), logger: Logger
+    ) {
         self.wallet = wallet
         self.node = node
         self.filler = filler
@@ -133,8 +135,11 @@ public final class SendPipeline: Service, Sendable {
             return state.pending.values.flatMap(\.completions)
         }
         for completion in left {
-            completion(.failure(.server("the gateway stopped before this transaction's outcome was known; "
-                + "it is journaled and is resubmitted when the gateway starts again")))
+            completion(
+                .failure(
+                    .server(
+                        "the gateway stopped before this transaction's outcome was known; "
+                            + "it is journaled and is resubmitted when the gateway starts again")))
         }
     }
 
@@ -149,8 +154,9 @@ public final class SendPipeline: Service, Sendable {
             }
         }
         if abandoned > 0 {
-            logger.notice("journal: assignments that never got a signature were abandoned",
-                          metadata: ["journal.count": "\(abandoned)"])
+            logger.notice(
+                "journal: assignments that never got a signature were abandoned",
+                metadata: ["journal.count": "\(abandoned)"])
         }
         return unsettled
     }
@@ -166,29 +172,37 @@ public final class SendPipeline: Service, Sendable {
             completion(await replace(hash: hash, kind))
         case .mined(let hash, let blockNumber):
             do { try await journal.mined(hash: hash, blockNumber: blockNumber) } catch {
-                logger.error("journal could not record a receipt", metadata: ["tx.hash": "\(hash)", "error": "\(error)"])
+                logger.error(
+                    "journal could not record a receipt", metadata: ["tx.hash": "\(hash)", "error": "\(error)"])
             }
         }
     }
 
     // MARK: Sending
 
-    public func send(_ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil) async
+    public func send(
+        _ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil
+    ) async
         -> Result<SignedTransaction, RPCError>
     {
         await withCheckedContinuation { continuation in
-            send(request, idempotencyKey: idempotencyKey, connectionID: connectionID) { continuation.resume(returning: $0) }
+            send(request, idempotencyKey: idempotencyKey, connectionID: connectionID) {
+                continuation.resume(returning: $0)
+            }
         }
     }
 
-    public func send(_ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil,
-                     completion: @escaping Completion) {
+    public func send(
+        _ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil,
+        completion: @escaping Completion
+    ) {
         // Before the wallet's first refresh the account list is empty: the check waits for it (in `start`).
         guard wallet.account(for: request.from) != nil || !wallet.hasRefreshed else {
             return completion(.failure(Self.notAnAccount(request.from)))
         }
         if let refusal = queueRefusal(request.from) { return completion(.failure(refusal)) }
-        let request = Request(transaction: request, idempotencyKey: idempotencyKey, connectionID: connectionID, completion: completion)
+        let request = Request(
+            transaction: request, idempotencyKey: idempotencyKey, connectionID: connectionID, completion: completion)
         if case .terminated = workInput.yield(.start(request)) {
             completion(.failure(.internalError("the gateway is shutting down; nothing was sent")))
         }
@@ -201,8 +215,9 @@ public final class SendPipeline: Service, Sendable {
     private func queueRefusal(_ from: Address) -> RPCError? {
         let queued = state.withLock { $0.lanes[from]?.pendingCount ?? 0 }
         guard queued >= settings.maximumQueuedPerAddress else { return nil }
-        return .limitExceeded("too many transactions queued for \(from.checksummed) (\(queued), the limit is "
-            + "send.maxQueuedPerAddress); nothing was sent: retry once earlier ones are accepted")
+        return .limitExceeded(
+            "too many transactions queued for \(from.checksummed) (\(queued), the limit is "
+                + "send.maxQueuedPerAddress); nothing was sent: retry once earlier ones are accepted")
     }
 
     private func start(_ request: Request) async {
@@ -231,7 +246,8 @@ public final class SendPipeline: Service, Sendable {
             }
             state.nextID += 1
             state.pending[id] = Pending(
-                from: request.transaction.from, connectionID: request.connectionID, idempotencyKey: request.idempotencyKey,
+                from: request.transaction.from, connectionID: request.connectionID,
+                idempotencyKey: request.idempotencyKey,
                 requestDigest: digest, completions: [request.completion])
             return (id, .claimed)
         }
@@ -261,7 +277,8 @@ public final class SendPipeline: Service, Sendable {
         }
         let from = request.transaction.from
         if let callerNonce = request.transaction.nonce {
-            return await sendWithCallerNonce(id, transaction, nonce: callerNonce, from: from, connectionID: request.connectionID)
+            return await sendWithCallerNonce(
+                id, transaction, nonce: callerNonce, from: from, connectionID: request.connectionID)
         }
         let actions = state.withLock { state -> [NonceLane.Action]? in
             guard (state.lanes[from]?.pendingCount ?? 0) < settings.maximumQueuedPerAddress else { return nil }
@@ -272,15 +289,18 @@ public final class SendPipeline: Service, Sendable {
     }
 
     private static func keyConflict(_ key: String?) -> RPCError {
-        .invalidParams("idempotencyKey \"\(key ?? "")\" was already used for a different transaction; "
-            + "nothing was sent")
+        .invalidParams(
+            "idempotencyKey \"\(key ?? "")\" was already used for a different transaction; "
+                + "nothing was sent")
     }
 
     /// A caller-given nonce is a request to the lane: the next nonce is taken like any other request; the nonce of
     /// one of the gateway's own pending transactions replaces it (fees must beat it); anything else is refused
     /// without a trace in the journal.
-    private func sendWithCallerNonce(_ id: UInt64, _ transaction: Transaction, nonce: UInt64, from: Address,
-                                     connectionID: UInt64?) async {
+    private func sendWithCallerNonce(
+        _ id: UInt64, _ transaction: Transaction, nonce: UInt64, from: Address,
+        connectionID: UInt64?
+    ) async {
         for _ in 0..<3 {
             let decision = state.withLock { state -> (NonceLane.CallerNonce, [NonceLane.Action]) in
                 var lane = state.lanes[from, default: NonceLane(settings: settings.lane)]
@@ -298,7 +318,9 @@ public final class SendPipeline: Service, Sendable {
             }
             switch decision.0 {
             case .next:
-                if decision.1.isEmpty { return finish(id, .failure(queueRefusal(from) ?? .limitExceeded("queue full"))) }
+                if decision.1.isEmpty {
+                    return finish(id, .failure(queueRefusal(from) ?? .limitExceeded("queue full")))
+                }
                 return await perform(decision.1, from: from)
             case .unknown:
                 for action in decision.1 { workInput.yield(.slow(from, action)) }
@@ -313,16 +335,23 @@ public final class SendPipeline: Service, Sendable {
             case .replaces(let old):
                 guard FeeBump.beats(transaction.fees, old.signed.transaction.fees) else {
                     let minimum = FeeBump.minimum(over: old.signed.transaction.fees)
-                    return finish(id, .failure(.server(
-                        "replacement transaction underpriced: nonce \(nonce) is taken by the gateway's pending "
-                            + "transaction \(old.signed.hash.hex); a replacement must pay at least "
-                            + "\(Self.describe(minimum)) (+\(FeeBump.minimumPercent) %)")))
+                    return finish(
+                        id,
+                        .failure(
+                            .server(
+                                "replacement transaction underpriced: nonce \(nonce) is taken by the gateway's pending "
+                                    + "transaction \(old.signed.hash.hex); a replacement must pay at least "
+                                    + "\(Self.describe(minimum)) (+\(FeeBump.minimumPercent) %)")))
                 }
                 return finish(id, await replace(old, with: transaction, from: from, id: id, connectionID: connectionID))
             case .refused(let expected):
-                return finish(id, .failure(.server(
-                    "nonce \(nonce) cannot be used for \(from.checksummed): the next nonce is \(expected.map(String.init) ?? "unknown"); "
-                        + "a lower nonce may only replace one of the gateway's own pending transactions")))
+                return finish(
+                    id,
+                    .failure(
+                        .server(
+                            "nonce \(nonce) cannot be used for \(from.checksummed): the next nonce is "
+                                + "\(expected.map(String.init) ?? "unknown"); "
+                                + "a lower nonce may only replace one of the gateway's own pending transactions")))
             }
         }
         finish(id, .failure(.internalError("cannot read the account's nonce from the node; nothing was sent")))
@@ -360,8 +389,10 @@ public final class SendPipeline: Service, Sendable {
             return (from, accepted)
         }
         guard let (from, old) = found else {
-            return .failure(.server("transaction \(hash.hex) is not a pending transaction of this gateway "
-                + "(unknown, already mined, or replaced)"))
+            return .failure(
+                .server(
+                    "transaction \(hash.hex) is not a pending transaction of this gateway "
+                        + "(unknown, already mined, or replaced)"))
         }
         guard let transaction = await bumpedTransaction(old.signed.transaction, kind, from: from) else {
             return .failure(.server("cannot raise the fees of \(hash.hex) enough within send.maxFeePerGas"))
@@ -375,34 +406,42 @@ public final class SendPipeline: Service, Sendable {
 
     private func bumpedTransaction(_ old: Transaction, _ kind: ReplacementKind, from: Address) async -> Transaction? {
         let suggested = try? await filler.suggestedFees(for: old.type)
-        guard let fees = FeeBump.bumped(old.fees, percent: settings.replacementBumpPercent, suggested: suggested,
-                                        cap: settings.maximumFeePerGas)
+        guard
+            let fees = FeeBump.bumped(
+                old.fees, percent: settings.replacementBumpPercent, suggested: suggested,
+                cap: settings.maximumFeePerGas)
         else { return nil }
         switch kind {
         case .speedUp:
-            return try? Transaction(type: old.type, chainId: old.chainId, nonce: old.nonce, fees: fees, gas: old.gas,
-                                    to: old.to, value: old.value, data: old.data, accessList: old.accessList)
+            return try? Transaction(
+                type: old.type, chainId: old.chainId, nonce: old.nonce, fees: fees, gas: old.gas,
+                to: old.to, value: old.value, data: old.data, accessList: old.accessList)
         case .cancel:
-            return try? Transaction(type: old.type, chainId: old.chainId, nonce: old.nonce, fees: fees, gas: 21_000,
-                                    to: from, value: .zero, data: [])
+            return try? Transaction(
+                type: old.type, chainId: old.chainId, nonce: old.nonce, fees: fees, gas: 21_000,
+                to: from, value: .zero, data: [])
         }
     }
 
     /// Signs and sends `transaction` at `old`'s nonce. Accepted: both hashes are tracked, whichever is mined
     /// settles the nonce, and the watchers of the old one are told.
-    private func replace(_ old: NonceLane.Accepted, with transaction: Transaction, from: Address, id: UInt64,
-                         connectionID: UInt64?) async -> Result<SignedTransaction, RPCError> {
+    private func replace(
+        _ old: NonceLane.Accepted, with transaction: Transaction, from: Address, id: UInt64,
+        connectionID: UInt64?
+    ) async -> Result<SignedTransaction, RPCError> {
         let nonce = old.signed.transaction.nonce
         let signed: SignedTransaction
         do {
-            try await journal.assigned(id: id, from: from, nonce: nonce, idempotencyKey: nil, requestDigest: nil,
-                                       replaces: old.id)
+            try await journal.assigned(
+                id: id, from: from, nonce: nonce, idempotencyKey: nil, requestDigest: nil,
+                replaces: old.id)
         } catch {
             return .failure(.internalError("journal unavailable, nothing was sent: \(error)"))
         }
         do throws(SignerError) {
-            signed = SignedTransaction(transaction: transaction,
-                                       signature: try await wallet.sign(digest: transaction.signingHash, from: from))
+            signed = SignedTransaction(
+                transaction: transaction,
+                signature: try await wallet.sign(digest: transaction.signingHash, from: from))
         } catch {
             try? await journal.failed(id: id, reason: error.description)
             return .failure(.internalError("signing failed, nothing was broadcast: \(error.description)"))
@@ -422,17 +461,22 @@ public final class SendPipeline: Service, Sendable {
                     state.lanes[from]?.replaced(by: id, signed)
                     state.acceptedHashes[signed.hash] = (from, nonce)
                 }
-                logger.info("transaction replaced", metadata: [
-                    "signer.address": "\(from)", "tx.nonce": "\(nonce)", "tx.hash": "\(signed.hash)",
-                    "tx.replaced": "\(old.signed.hash)"])
+                logger.info(
+                    "transaction replaced",
+                    metadata: [
+                        "signer.address": "\(from)", "tx.nonce": "\(nonce)", "tx.hash": "\(signed.hash)",
+                        "tx.replaced": "\(old.signed.hash)",
+                    ])
                 observers.submitted(signed, connectionID)
                 observers.replaced(old.signed.hash, signed)
                 return .success(signed)
             case .nonceTaken:
                 try? await journal.failed(id: id, reason: "the transaction it replaces was mined first")
                 state.withLock { $0.lanes[from]?.replacementAbandoned(nonce: nonce) }
-                return .failure(.server("nonce \(nonce) is already mined (\(old.signed.hash.hex) or another "
-                    + "transaction); nothing was replaced"))
+                return .failure(
+                    .server(
+                        "nonce \(nonce) is already mined (\(old.signed.hash.hex) or another "
+                            + "transaction); nothing was replaced"))
             case .rejected(let error):
                 try? await journal.failed(id: id, reason: error.message)
                 state.withLock { $0.lanes[from]?.replacementAbandoned(nonce: nonce) }
@@ -480,19 +524,22 @@ public final class SendPipeline: Service, Sendable {
         case .failed:
             return .failure(.server(record.failure ?? "transaction failed"))
         case .assigned, .abandoned:
-            return .failure(.internalError(
-                "an earlier request with this idempotency key did not complete; nothing was broadcast by it"))
+            return .failure(
+                .internalError(
+                    "an earlier request with this idempotency key did not complete; nothing was broadcast by it"))
         case .signed:
             // Signed and possibly sent: never -32603 (clients retry that), and the hash lets the caller look.
-            return .failure(.server(
-                "an earlier request with this idempotency key was signed but its submission outcome is unknown",
-                data: record.hash.map { .string($0.hex) }))
+            return .failure(
+                .server(
+                    "an earlier request with this idempotency key was signed but its submission outcome is unknown",
+                    data: record.hash.map { .string($0.hex) }))
         }
     }
 
     static func outcomeUnknown(_ signed: SignedTransaction) -> RPCError {
-        .server("submission outcome unknown: the node did not confirm receipt; the transaction may still be mined",
-                data: .string(signed.hash.hex))
+        .server(
+            "submission outcome unknown: the node did not confirm receipt; the transaction may still be mined",
+            data: .string(signed.hash.hex))
     }
 
     // MARK: Performing lane actions
@@ -540,8 +587,11 @@ public final class SendPipeline: Service, Sendable {
     private func sync(_ from: Address) async {
         var backoff = settings.retryBackoff
         for attempt in 1...settings.lane.unsentAttemptsBeforeFailure {
-            let counted = await node.call(method: "eth_getTransactionCount", params: [.string(from.lowercaseHex), "pending"])
-            if case .success(let value) = counted, let text = value.stringValue, let pending = try? Hex.decodeQuantity(text) {
+            let counted = await node.call(
+                method: "eth_getTransactionCount", params: [.string(from.lowercaseHex), "pending"])
+            if case .success(let value) = counted, let text = value.stringValue,
+                let pending = try? Hex.decodeQuantity(text)
+            {
                 let actions: [NonceLane.Action]
                 do {
                     let journaled = try await journal.lastAcceptedNonce(from: from).map { $0 + 1 } ?? 0
@@ -552,8 +602,11 @@ public final class SendPipeline: Service, Sendable {
                 resumeSyncWaiters(from)
                 return await perform(actions, from: from)
             }
-            logger.warning("cannot read the account's nonce from the node", metadata: [
-                "signer.address": "\(from)", "attempt": "\(attempt)", "error": "\(counted)"])
+            logger.warning(
+                "cannot read the account's nonce from the node",
+                metadata: [
+                    "signer.address": "\(from)", "attempt": "\(attempt)", "error": "\(counted)",
+                ])
             guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { break }
         }
         let actions = lane(from) { $0.syncFailed(.nodeUnavailable("cannot read the account's nonce from the node")) }
@@ -569,9 +622,10 @@ public final class SendPipeline: Service, Sendable {
     private func sign(_ id: UInt64, _ transaction: Transaction, token: Int, from: Address) async {
         let request = state.withLock { $0.pending[id] }
         do {
-            try await journal.assigned(id: id, from: from, nonce: transaction.nonce,
-                                       idempotencyKey: request?.idempotencyKey, requestDigest: request?.requestDigest,
-                                       replaces: nil)
+            try await journal.assigned(
+                id: id, from: from, nonce: transaction.nonce,
+                idempotencyKey: request?.idempotencyKey, requestDigest: request?.requestDigest,
+                replaces: nil)
         } catch {
             let failure = SignerError.backendUnavailable("journal unavailable: \(error)")
             return await perform(lane(from) { $0.signFailed(id, token: token, failure) }, from: from)
@@ -603,13 +657,17 @@ public final class SendPipeline: Service, Sendable {
                 state.withLock { $0.journaledHash[id] = signed.hash }
             } catch {
                 let error = RPCError.internalError("journal unavailable, nothing was broadcast: \(error)")
-                return await perform(lane(from) { $0.submissionAnswered(id, token: token, .rejected(error)) }, from: from)
+                return await perform(
+                    lane(from) { $0.submissionAnswered(id, token: token, .rejected(error)) }, from: from)
             }
         }
         let answer = await verdict(for: signed)
         if case .noVerdict = answer {
-            logger.warning("submission outcome unknown; the same bytes will be sent again", metadata: [
-                "signer.address": "\(from)", "tx.hash": "\(signed.hash)"])
+            logger.warning(
+                "submission outcome unknown; the same bytes will be sent again",
+                metadata: [
+                    "signer.address": "\(from)", "tx.hash": "\(signed.hash)",
+                ])
         }
         await perform(lane(from) { $0.submissionAnswered(id, token: token, answer) }, from: from)
     }
@@ -644,8 +702,9 @@ public final class SendPipeline: Service, Sendable {
             try await journal.submitted(id: id)
         } catch {
             // The transaction is on its way; the hash is still the truth. Tracking continues from memory.
-            logger.error("journal could not record a submission",
-                         metadata: ["tx.hash": "\(signed.hash)", "error": "\(error)"])
+            logger.error(
+                "journal could not record a submission",
+                metadata: ["tx.hash": "\(signed.hash)", "error": "\(error)"])
         }
         let connectionID = state.withLock { state -> UInt64? in
             state.acceptedHashes[signed.hash] = (from, signed.transaction.nonce)
@@ -685,8 +744,11 @@ public final class SendPipeline: Service, Sendable {
 
     private func replaceStuck(_ id: UInt64, _ signed: SignedTransaction, from: Address) async {
         guard let transaction = await bumpedTransaction(signed.transaction, .speedUp, from: from) else {
-            logger.warning("a stuck transaction cannot be replaced within send.maxFeePerGas", metadata: [
-                "signer.address": "\(from)", "tx.hash": "\(signed.hash)"])
+            logger.warning(
+                "a stuck transaction cannot be replaced within send.maxFeePerGas",
+                metadata: [
+                    "signer.address": "\(from)", "tx.hash": "\(signed.hash)",
+                ])
             state.withLock { $0.lanes[from]?.replacementAbandoned(nonce: signed.transaction.nonce) }
             return
         }
@@ -696,8 +758,11 @@ public final class SendPipeline: Service, Sendable {
         }
         guard let old, old.signed.hash == signed.hash else { return }
         if case .failure(let error) = await replace(old, with: transaction, from: from, id: newID, connectionID: nil) {
-            logger.warning("a stuck transaction could not be replaced", metadata: [
-                "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "error": "\(error)"])
+            logger.warning(
+                "a stuck transaction could not be replaced",
+                metadata: [
+                    "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "error": "\(error)",
+                ])
         }
     }
 
@@ -786,11 +851,15 @@ public final class SendPipeline: Service, Sendable {
                     backoff.reset()
                     continue recordLoop
                 case .nonceTaken:
-                    let reason = accepted[record.nonce] != nil
+                    let reason =
+                        accepted[record.nonce] != nil
                         ? "replaced by a later transaction of the gateway at the same nonce"
                         : "nonce \(record.nonce) was taken by another transaction"
-                    logger.warning("journal: a transaction can no longer be mined", metadata: [
-                        "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "reason": "\(reason)"])
+                    logger.warning(
+                        "journal: a transaction can no longer be mined",
+                        metadata: [
+                            "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "reason": "\(reason)",
+                        ])
                     if accepted[record.nonce] != nil {
                         try? await journal.replaced(id: record.id)
                     } else {
@@ -798,8 +867,11 @@ public final class SendPipeline: Service, Sendable {
                     }
                     continue recordLoop
                 case .rejected(let error):
-                    logger.warning("journal: resubmission refused by the node", metadata: [
-                        "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "error": "\(error)"])
+                    logger.warning(
+                        "journal: resubmission refused by the node",
+                        metadata: [
+                            "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "error": "\(error)",
+                        ])
                     try? await journal.failed(id: record.id, reason: error.message)
                     continue recordLoop
                 case .nonceGap:
@@ -816,8 +888,11 @@ public final class SendPipeline: Service, Sendable {
             return  // shutting down: the lane stays closed; the journal still holds the rest
         }
         let actions = lane(from) { $0.recovered(accepted: Array(accepted.values)) }
-        logger.info("journal: address recovered", metadata: [
-            "signer.address": "\(from)", "tx.count": "\(records.count)", "tx.pending": "\(accepted.count)"])
+        logger.info(
+            "journal: address recovered",
+            metadata: [
+                "signer.address": "\(from)", "tx.count": "\(records.count)", "tx.pending": "\(accepted.count)",
+            ])
         await perform(actions, from: from)
     }
 

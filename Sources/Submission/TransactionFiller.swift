@@ -56,7 +56,9 @@ public final class TransactionFiller: Sendable {
     /// The transaction, when the caller gave everything (nonce, gas, fees) and the chain id is known: no node call
     /// needed. `nil` means "use `fill`".
     public func fillNow(_ request: TransactionRequest) throws(RPCError) -> Transaction? {
-        guard let nonce = request.nonce, let gas = request.gas, let chainID = chainIDCache.withLock({ $0 }) else { return nil }
+        guard let nonce = request.nonce, let gas = request.gas, let chainID = chainIDCache.withLock({ $0 }) else {
+            return nil
+        }
         if let given = request.chainId, given != chainID {
             throw .invalidParams("chainId does not match node's (have=\(given), want=\(chainID))")
         }
@@ -65,7 +67,9 @@ public final class TransactionFiller: Sendable {
         if let price = request.gasPrice, request.type != .dynamicFee {
             type = request.type ?? (request.accessList == nil ? .legacy : .accessList)
             fees = .gasPrice(price)
-        } else if let cap = request.maxFeePerGas, let tip = request.maxPriorityFeePerGas, request.type ?? .dynamicFee == .dynamicFee {
+        } else if let cap = request.maxFeePerGas, let tip = request.maxPriorityFeePerGas,
+            request.type ?? .dynamicFee == .dynamicFee
+        {
             type = .dynamicFee
             fees = .dynamic(maxPriorityFeePerGas: tip, maxFeePerGas: cap)
         } else {

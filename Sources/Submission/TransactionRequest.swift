@@ -30,7 +30,9 @@ public struct TransactionRequest: Sendable, Hashable {
         guard let object = json.objectValue else { throw .invalidParams("transaction must be an object") }
         func field<T>(_ name: String, _ parse: (String) throws -> T) throws(RPCError) -> T? {
             guard let value = object[name], !value.isNull else { return nil }
-            guard let text = value.stringValue else { throw .invalidParams("invalid argument 0: \(name) must be a hex string") }
+            guard let text = value.stringValue else {
+                throw .invalidParams("invalid argument 0: \(name) must be a hex string")
+            }
             do { return try parse(text) } catch { throw .invalidParams("invalid argument 0: \(name): \(error)") }
         }
         guard let from = try field("from", { try Address(hex: $0) }) else {
@@ -48,7 +50,8 @@ public struct TransactionRequest: Sendable, Hashable {
         let input = try field("input", { try Hex.decode($0) })
         let data = try field("data", { try Hex.decode($0) })
         if let input, let data, input != data {
-            throw .invalidParams("both \"data\" and \"input\" are set and not equal. Please use \"input\" to pass transaction call data")
+            throw .invalidParams(
+                "both \"data\" and \"input\" are set and not equal. Please use \"input\" to pass transaction call data")
         }
         self.data = input ?? data ?? []
         if let typeValue = try field("type", Hex.decodeQuantity) {
@@ -58,7 +61,9 @@ public struct TransactionRequest: Sendable, Hashable {
             self.type = type
         }
         if let list = object["accessList"], !list.isNull {
-            guard let entries = list.arrayValue else { throw .invalidParams("invalid argument 0: accessList must be an array") }
+            guard let entries = list.arrayValue else {
+                throw .invalidParams("invalid argument 0: accessList must be an array")
+            }
             accessList = try entries.map { entry throws(RPCError) in
                 guard let address = entry["address"]?.stringValue.flatMap({ try? Address(hex: $0) }) else {
                     throw .invalidParams("invalid argument 0: accessList entries need an address")
@@ -87,9 +92,13 @@ public struct TransactionRequest: Sendable, Hashable {
         if let value { object["value"] = .string(value.hexQuantity) }
         if !data.isEmpty { object["input"] = .string(Hex.encode(data)) }
         if let accessList {
-            object["accessList"] = .array(accessList.map { entry in
-                ["address": .string(entry.address.lowercaseHex), "storageKeys": .array(entry.storageKeys.map { .string($0.hex) })]
-            })
+            object["accessList"] = .array(
+                accessList.map { entry in
+                    [
+                        "address": .string(entry.address.lowercaseHex),
+                        "storageKeys": .array(entry.storageKeys.map { .string($0.hex) }),
+                    ]
+                })
         }
         return .object(object)
     }

@@ -21,10 +21,12 @@ struct DevCommand: AsyncParsableCommand {
         logger.logLevel = .info
         let keystore = (dataDir as NSString).appendingPathComponent("keystore")
         let password = "dev-password-not-secret"
-        let existing = (try? FileManager.default.contentsOfDirectory(atPath: keystore).filter { $0.hasPrefix("UTC--") }) ?? []
+        let existing =
+            (try? FileManager.default.contentsOfDirectory(atPath: keystore).filter { $0.hasPrefix("UTC--") }) ?? []
         if existing.isEmpty {
             for _ in 0..<accounts {
-                _ = try KeystoreBackend.write(PrivateKey.random(), password: Array(password.utf8), kdf: .light, to: keystore)
+                _ = try KeystoreBackend.write(
+                    PrivateKey.random(), password: Array(password.utf8), kdf: .light, to: keystore)
             }
         }
         let addresses = try FileManager.default.contentsOfDirectory(atPath: keystore).sorted().compactMap { file in
@@ -92,8 +94,10 @@ struct DevNodeProcess {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "\(root)/Tools/devnode/.venv/bin/python")
-        process.arguments = ["\(root)/Tools/devnode/devnode.py", "--port", "0", "--block-time-ms", String(blockTimeMs),
-                             "--fund", fund.map(\.lowercaseHex).joined(separator: ",")]
+        process.arguments = [
+            "\(root)/Tools/devnode/devnode.py", "--port", "0", "--block-time-ms", String(blockTimeMs),
+            "--fund", fund.map(\.lowercaseHex).joined(separator: ","),
+        ]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -106,7 +110,9 @@ struct DevNodeProcess {
             line += String(decoding: data, as: UTF8.self)
         }
         let afterHost = line.split(separator: "http://127.0.0.1:", maxSplits: 1).last ?? ""
-        guard let port = Int(afterHost.prefix { $0.isNumber }) else { throw ValidationError("unexpected dev node output: \(line)") }
+        guard let port = Int(afterHost.prefix { $0.isNumber }) else {
+            throw ValidationError("unexpected dev node output: \(line)")
+        }
         return DevNodeProcess(process: process, port: port)
     }
 

@@ -16,7 +16,8 @@ struct KeystoreCommand: ParsableCommand {
         func resolve() throws -> [UInt8] {
             let reference = SecretReference(password)
             if case .literal = reference {
-                throw ValidationError("--password takes env:NAME or file:/path, so the password stays out of shell history")
+                throw ValidationError(
+                    "--password takes env:NAME or file:/path, so the password stays out of shell history")
             }
             return try reference.resolve()
         }
@@ -40,7 +41,8 @@ struct KeystoreCommand: ParsableCommand {
     }
 
     struct Import: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Encrypt an existing private key into a keystore file.")
+        static let configuration = CommandConfiguration(
+            abstract: "Encrypt an existing private key into a keystore file.")
         @Option(help: "Keystore directory.") var dir: String
         @OptionGroup var password: PasswordOptions
         @Option(help: "The private key (hex) by reference: env:NAME or file:/path.") var privateKey: String
@@ -49,16 +51,19 @@ struct KeystoreCommand: ParsableCommand {
         func run() throws {
             let reference = SecretReference(privateKey)
             if case .literal = reference { throw ValidationError("--private-key takes env:NAME or file:/path") }
-            var text = String(decoding: try reference.resolve(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            var text = String(decoding: try reference.resolve(), as: UTF8.self).trimmingCharacters(
+                in: .whitespacesAndNewlines)
             if !text.hasPrefix("0x") { text = "0x" + text }
             let key = try PrivateKey(hex: text)
-            let path = try KeystoreBackend.write(key, password: try password.resolve(), kdf: light ? .light : .standard, to: dir)
+            let path = try KeystoreBackend.write(
+                key, password: try password.resolve(), kdf: light ? .light : .standard, to: dir)
             print("\(key.address.checksummed)  \(path)")
         }
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the addresses of the keystore files (no decryption).")
+        static let configuration = CommandConfiguration(
+            abstract: "List the addresses of the keystore files (no decryption).")
         @Option(help: "Keystore directory.") var dir: String
 
         func run() throws {

@@ -42,7 +42,8 @@ struct Serve: AsyncParsableCommand {
 
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check-config", abstract: "Validate the configuration and print the effective values, without starting.")
+        commandName: "check-config",
+        abstract: "Validate the configuration and print the effective values, without starting.")
 
     @OptionGroup var options: ConfigOptions
 

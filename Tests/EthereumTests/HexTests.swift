@@ -1,6 +1,6 @@
 import Ethereum
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct HexTests {
     @Test func quantitiesAreStrict() throws {
@@ -32,7 +32,8 @@ import TestSupport
             let count = Int.random(in: 0..<80, using: &generator)
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
             #expect(try Hex.decode(Hex.encode(bytes)) == bytes)
-            let value = UInt64.random(in: 0...UInt64.max, using: &generator) >> UInt64.random(in: 0..<64, using: &generator)
+            let value =
+                UInt64.random(in: 0...UInt64.max, using: &generator) >> UInt64.random(in: 0..<64, using: &generator)
             #expect(try Hex.decodeQuantity(Hex.encodeQuantity(value)) == value)
         }
     }

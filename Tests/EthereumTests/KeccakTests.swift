@@ -6,8 +6,10 @@ import Testing
         ("", "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"),
         ("abc", "0x4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"),
         ("hello world", "0x47173285a8d7341e5e972fc677286384f802f8ef42a5ec5f03bbfa254cb01fad"),
-        ("The quick brown fox jumps over the lazy dog",
-         "0x4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15"),
+        (
+            "The quick brown fox jumps over the lazy dog",
+            "0x4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15"
+        ),
     ])
     func knownVectors(input: String, expected: String) {
         #expect(Keccak256.hash(Array(input.utf8)).hex == expected)

@@ -25,7 +25,9 @@ import Testing
         let entries = try #require(try Fixtures.load("typed_data.json")["documents"]?.arrayValue)
         for (index, entry) in entries.enumerated() {
             let typedData = try TypedData(json: try #require(entry["typedData"]))
-            #expect(try typedData.domainSeparator().hex == (try entry.string("domainSeparator")), "document \(index): domain")
+            #expect(
+                try typedData.domainSeparator().hex == (try entry.string("domainSeparator")),
+                "document \(index): domain")
             if let expected = entry["messageHash"]?.stringValue {
                 #expect(try typedData.messageHash()?.hex == expected, "document \(index): hashStruct(message)")
             }
@@ -39,7 +41,8 @@ import Testing
     }
 
     @Test func typedDataErrorsNameTheField() throws {
-        let document = try JSONParser.parse(#"""
+        let document = try JSONParser.parse(
+            #"""
             {"types":{"EIP712Domain":[{"name":"name","type":"string"}],"M":[{"name":"n","type":"uint8"}]},
              "primaryType":"M","domain":{"name":"x"},"message":{"n":256}}
             """#)

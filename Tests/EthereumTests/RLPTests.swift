@@ -1,7 +1,7 @@
 import Ethereum
 import JSON
-import Testing
 import TestSupport
+import Testing
 
 /// ethereum/tests `RLPTests` (copied under Fixtures/ethereum-tests, see its SOURCE.md) plus property tests.
 @Suite struct RLPTests {

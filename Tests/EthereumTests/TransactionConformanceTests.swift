@@ -1,7 +1,7 @@
 import Ethereum
 import JSON
-import Testing
 import TestSupport
+import Testing
 
 /// Every transaction eth-account produced (Tools/fixtures/generate.py) must come out of our code byte for byte.
 @Suite struct TransactionConformanceTests {
@@ -58,9 +58,10 @@ import TestSupport
             #expect(decoded.hash == signed.hash)
         }
         let total = entries.count
-        print("transactions: \(total) (legacy \(countsByType[.legacy] ?? 0), EIP-2930 \(countsByType[.accessList] ?? 0), "
-            + "EIP-1559 \(countsByType[.dynamicFee] ?? 0)); contract creations \(contractCreations); "
-            + "r with leading zero byte \(leadingZeroR), s with leading zero byte \(leadingZeroS)")
+        print(
+            "transactions: \(total) (legacy \(countsByType[.legacy] ?? 0), EIP-2930 \(countsByType[.accessList] ?? 0), "
+                + "EIP-1559 \(countsByType[.dynamicFee] ?? 0)); contract creations \(contractCreations); "
+                + "r with leading zero byte \(leadingZeroR), s with leading zero byte \(leadingZeroS)")
         #expect(total >= 3_000)
         #expect(TransactionType.allCases.allSatisfy { (countsByType[$0] ?? 0) >= 500 })
         #expect(leadingZeroR >= 10 && leadingZeroS >= 10)
@@ -73,7 +74,9 @@ import TestSupport
         ).signed(with: key)
         #expect(throws: TransactionError.self) { try SignedTransaction(raw: signed.raw + [0x00]) }  // trailing byte
         #expect(throws: TransactionError.self) { try SignedTransaction(raw: signed.raw.dropLast()) }  // truncated
-        #expect(throws: TransactionError.unsupportedType(0x05)) { try SignedTransaction(raw: [0x05] + signed.raw.dropFirst()) }
+        #expect(throws: TransactionError.unsupportedType(0x05)) {
+            try SignedTransaction(raw: [0x05] + signed.raw.dropFirst())
+        }
         #expect(throws: TransactionError.empty) { try SignedTransaction(raw: []) }
         // High s (n − s) is not canonical (EIP-2).
         let highS = Secp256k1.order - signed.signature.s
@@ -92,23 +95,29 @@ import TestSupport
             UInt256(limbs: (generator.next(), generator.next(), generator.next(), generator.next()))
         }
         for _ in 0..<2_000 {
-            let to = Bool.random(using: &generator)
+            let to =
+                Bool.random(using: &generator)
                 ? Address((0..<20).map { _ in UInt8.random(in: 0...255, using: &generator) }) : nil
-            let data = (0..<Int.random(in: 0..<200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let data = (0..<Int.random(in: 0..<200, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
             let chainId = UInt64.random(in: 1...(1 << 53), using: &generator)
             let transaction: Transaction
             switch Int.random(in: 0..<3, using: &generator) {
             case 0:
-                transaction = .legacy(chainId: chainId, nonce: generator.next(), gasPrice: random256(), gas: generator.next(),
-                                      to: to, value: random256(), data: data)
+                transaction = .legacy(
+                    chainId: chainId, nonce: generator.next(), gasPrice: random256(), gas: generator.next(),
+                    to: to, value: random256(), data: data)
             case 1:
-                transaction = .accessList(chainId: chainId, nonce: generator.next(), gasPrice: random256(),
-                                          gas: generator.next(), to: to, value: random256(), data: data,
-                                          accessList: [AccessListEntry(address: key.address, storageKeys: [.zero])])
+                transaction = .accessList(
+                    chainId: chainId, nonce: generator.next(), gasPrice: random256(),
+                    gas: generator.next(), to: to, value: random256(), data: data,
+                    accessList: [AccessListEntry(address: key.address, storageKeys: [.zero])])
             default:
-                transaction = .dynamicFee(chainId: chainId, nonce: generator.next(), maxPriorityFeePerGas: random256(),
-                                          maxFeePerGas: random256(), gas: generator.next(), to: to, value: random256(),
-                                          data: data)
+                transaction = .dynamicFee(
+                    chainId: chainId, nonce: generator.next(), maxPriorityFeePerGas: random256(),
+                    maxFeePerGas: random256(), gas: generator.next(), to: to, value: random256(),
+                    data: data)
             }
             let signed = transaction.signed(with: key)
             let decoded = try SignedTransaction(raw: signed.raw)

@@ -1,6 +1,6 @@
 import Ethereum
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct UInt256Tests {
     @Test func textForms() throws {
@@ -11,10 +11,13 @@ import TestSupport
         #expect(UInt256.max.hexQuantity == "0x" + String(repeating: "f", count: 64))
         #expect(UInt256.zero.hexQuantity == "0x0")
         #expect(try UInt256(hexQuantity: "0x10000000000000000") == UInt256(limbs: (0, 1, 0, 0)))
-        #expect(UInt256(decimal: "10000000000000000000000000000000000000000")!.decimalString
-            == "10000000000000000000000000000000000000000")
+        #expect(
+            UInt256(decimal: "10000000000000000000000000000000000000000")!.decimalString
+                == "10000000000000000000000000000000000000000")
         #expect(UInt256(decimal: "1000000000000000000")!.decimalString == "1000000000000000000")
-        #expect(throws: HexError.tooLarge(bits: 256)) { try UInt256(hexQuantity: "0x1" + String(repeating: "0", count: 64)) }
+        #expect(throws: HexError.tooLarge(bits: 256)) {
+            try UInt256(hexQuantity: "0x1" + String(repeating: "0", count: 64))
+        }
     }
 
     @Test func arithmeticAgreesWithMachineWords() {

@@ -1,21 +1,22 @@
 import Gateway
-import TestSupport
 import Node
+import TestSupport
 import Testing
 
 @Suite struct ConfigurationTests {
     @Test func yamlThenEnvironmentOverride() throws {
         var configuration = GatewayConfiguration()
-        try ConfigurationLoader.apply(yaml: """
-            server:
-              port: 9000
-            limits:
-              maxBatchItems: 10
-            node:
-              url: ws://10.0.0.1:8546/
-            logging:
-              level: debug
-            """, source: "test.yaml", to: &configuration)
+        try ConfigurationLoader.apply(
+            yaml: """
+                server:
+                  port: 9000
+                limits:
+                  maxBatchItems: 10
+                node:
+                  url: ws://10.0.0.1:8546/
+                logging:
+                  level: debug
+                """, source: "test.yaml", to: &configuration)
         #expect(configuration.server.port == 9000)
         #expect(configuration.server.rpcLimits.maximumBatchItems == 10)
         #expect(configuration.node.url == "ws://10.0.0.1:8546/")
@@ -32,9 +33,11 @@ import Testing
     }
 
     @Test func loadAppliesTheEnvironmentLast() throws {
-        let configuration = try ConfigurationLoader.load(path: nil, environment: [
-            "SIGNER_GATEWAY_SERVER_PORT": "0", "SIGNER_GATEWAY_NODE_URL": "wss://node.example:443/rpc",
-        ])
+        let configuration = try ConfigurationLoader.load(
+            path: nil,
+            environment: [
+                "SIGNER_GATEWAY_SERVER_PORT": "0", "SIGNER_GATEWAY_NODE_URL": "wss://node.example:443/rpc",
+            ])
         #expect(configuration.server.port == 0)
         #expect(configuration.node.url == "wss://node.example:443/rpc")
     }
@@ -60,7 +63,8 @@ import Testing
         #expect(throws: ConfigurationError.self) {
             try ConfigurationLoader.load(path: nil, environment: ["SIGNER_GATEWAY_NODE_URL": "not a url"])
         }
-        let http = try ConfigurationLoader.load(path: nil, environment: ["SIGNER_GATEWAY_NODE_URL": "http://127.0.0.1:8545"])
+        let http = try ConfigurationLoader.load(
+            path: nil, environment: ["SIGNER_GATEWAY_NODE_URL": "http://127.0.0.1:8545"])
         #expect(try http.nodeEndpoint().isWebSocket == false)
     }
 

@@ -1,10 +1,11 @@
 import Foundation
+import Gateway
+import TestSupport
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Gateway
-import Testing
-import TestSupport
 
 /// The gateway between real third-party clients (web3.py 8, `websockets`) and a real EVM (the dev node).
 @Suite(.serialized, .tags(.live)) struct GatewayLiveTests {
@@ -12,9 +13,11 @@ import TestSupport
         let node = try await Devnode.start(blockTimeMilliseconds: 200)
         let gateway = try await LiveGateway.start(node: node)
         defer { node.stop() }
-        let outcome = try await ClientScenario.run("web3_basic.py", [
-            "--url", gateway.url, "--private-key", Devnode.devKey0, "--chain-id", String(node.chainID),
-        ])
+        let outcome = try await ClientScenario.run(
+            "web3_basic.py",
+            [
+                "--url", gateway.url, "--private-key", Devnode.devKey0, "--chain-id", String(node.chainID),
+            ])
         await gateway.stop()
         #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
         #expect(outcome.result?["chain_id"] as? Int == Int(node.chainID))
@@ -24,7 +27,8 @@ import TestSupport
         let node = try await Devnode.start(blockTimeMilliseconds: 200)
         let gateway = try await LiveGateway.start(node: node)
         defer { node.stop() }
-        let clients = try ClientScenario.start("fanout.py", ["--url", gateway.url, "--connections", "50", "--heads", "3"])
+        let clients = try ClientScenario.start(
+            "fanout.py", ["--url", gateway.url, "--connections", "50", "--heads", "3"])
         var maximumNodeSubscriptions = 0
         var maximumClientSubscriptions = 0
         while clients.isRunning {
@@ -53,7 +57,8 @@ import TestSupport
         let node = try await Devnode.start(blockTimeMilliseconds: 200)
         let gateway = try await LiveGateway.start(node: node) { $0.server.limits.maximumMessageBytes = 1 << 20 }
         defer { node.stop() }
-        let outcome = try await ClientScenario.run("malformed.py", ["--url", gateway.url, "--max-frame-bytes", String(1 << 20)])
+        let outcome = try await ClientScenario.run(
+            "malformed.py", ["--url", gateway.url, "--max-frame-bytes", String(1 << 20)])
         await gateway.stop()
         #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
         let checks = outcome.result?["checks"] as? [String: String] ?? [:]
@@ -64,11 +69,13 @@ import TestSupport
     @Test func subscriptionsSurviveANodeRestartUnderTheirIDs() async throws {
         var node = try await Devnode.start(blockTimeMilliseconds: 150)
         let gateway = try await LiveGateway.start(node: node)
-        let watcher = try ClientScenario.start("watch_heads.py", ["--url", gateway.url, "--subscriptions", "2", "--max-seconds", "60"])
+        let watcher = try ClientScenario.start(
+            "watch_heads.py", ["--url", gateway.url, "--subscriptions", "2", "--max-seconds", "60"])
         func heads() -> [(id: String, number: Int)] {
             watcher.stdoutLines.compactMap { line in
                 guard line.hasPrefix("HEAD "),
-                    let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(5).utf8)) as? [String: Any],
+                    let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(5).utf8))
+                        as? [String: Any],
                     let id = object["subscription"] as? String, let number = object["number"] as? String,
                     let value = Int(number.dropFirst(2), radix: 16)
                 else { return nil }
@@ -104,16 +111,20 @@ import TestSupport
         let node = try await Devnode.start(blockTimeMilliseconds: 200)
         let gateway = try await LiveGateway.start(node: node) { $0.server.limits.maximumOutboundBytes = 1 << 20 }
         defer { node.stop() }
-        let watcher = try ClientScenario.start("watch_heads.py", ["--url", gateway.url, "--subscriptions", "1", "--max-seconds", "60"])
+        let watcher = try ClientScenario.start(
+            "watch_heads.py", ["--url", gateway.url, "--subscriptions", "1", "--max-seconds", "60"])
         _ = try await watcher.waitForLine { $0.hasPrefix("HEAD ") }
-        let slow = try ClientScenario.start("slow_reader.py", ["--url", gateway.url, "--batches", "400", "--hold-seconds", "8"])
+        let slow = try ClientScenario.start(
+            "slow_reader.py", ["--url", gateway.url, "--batches", "400", "--hold-seconds", "8"])
         _ = try await slow.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("SENT ") }
         // The slow client still holds its socket; the server must have dropped it.
         _ = await eventually(timeout: .seconds(15)) { gateway.application.server.connectionCount <= 1 }
         #expect(gateway.application.server.connectionCount == 1, "only the well-behaved watcher remains")
         let headsBefore = watcher.stdoutLines.filter { $0.hasPrefix("HEAD ") }.count
         try await Task.sleep(for: .milliseconds(800))
-        #expect(watcher.stdoutLines.filter { $0.hasPrefix("HEAD ") }.count > headsBefore, "the other client keeps receiving")
+        #expect(
+            watcher.stdoutLines.filter { $0.hasPrefix("HEAD ") }.count > headsBefore, "the other client keeps receiving"
+        )
         #expect(gateway.logs.lines.contains { $0.contains("not reading") })
         slow.stop()
         watcher.stop()
@@ -135,7 +146,9 @@ import TestSupport
         let (status, chainID) = try await post(#"{"jsonrpc":"2.0","id":7,"method":"eth_chainId"}"#)
         #expect(status == 200)
         #expect(chainID == #"{"jsonrpc":"2.0","id":7,"result":"0x539"}"#)
-        let (_, batch) = try await post(#"[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newHeads"]},{"jsonrpc":"2.0","id":3,"method":"debug_traceTransaction","params":[]}]"#)
+        let (_, batch) = try await post(
+            #"[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newHeads"]},{"jsonrpc":"2.0","id":3,"method":"debug_traceTransaction","params":[]}]"#
+        )
         let items = try JSONSerialization.jsonObject(with: Data(batch.utf8)) as? [[String: Any]] ?? []
         #expect(items.map { $0["id"] as? Int } == [1, 2, 3])
         #expect((items[1]["error"] as? [String: Any])?["message"] as? String == "notifications not supported")
@@ -175,11 +188,14 @@ import TestSupport
         let node = try await Devnode.start()
         defer { node.stop() }
         let gateway = try await LiveGateway.start(node: node) { configuration in
-            configuration.server.tls = .init(certificateChain: directory + "/server.pem", privateKey: directory + "/server.key")
+            configuration.server.tls = .init(
+                certificateChain: directory + "/server.pem", privateKey: directory + "/server.key")
         }
-        let outcome = try await ClientScenario.run("tls_check.py", [
-            "--url", "wss://127.0.0.1:\(gateway.port)/", "--ca-file", directory + "/ca.pem",
-        ])
+        let outcome = try await ClientScenario.run(
+            "tls_check.py",
+            [
+                "--url", "wss://127.0.0.1:\(gateway.port)/", "--ca-file", directory + "/ca.pem",
+            ])
         await gateway.stop()
         #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
         #expect((outcome.result?["tls_version"] as? String)?.hasPrefix("TLSv1.") == true)

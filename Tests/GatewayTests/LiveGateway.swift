@@ -15,8 +15,10 @@ final class LiveGateway: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    static func start(node: Devnode, backends: [any KeyBackend] = [],
-                      configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws -> LiveGateway {
+    static func start(
+        node: Devnode, backends: [any KeyBackend] = [],
+        configure: (inout GatewayConfiguration) -> Void = { _ in }
+    ) async throws -> LiveGateway {
         var configuration = GatewayConfiguration()
         configuration.server.port = 0
         configuration.journalPath = ":memory:"
@@ -38,8 +40,10 @@ final class LiveGateway: Sendable {
         return LiveGateway(application: application, port: address.port!, group: group, task: task, logs: logs)
     }
 
-    private init(application: GatewayApplication, port: Int, group: ServiceGroup, task: Task<Void, any Error>,
-                 logs: CapturingLogHandler) {
+    private init(
+        application: GatewayApplication, port: Int, group: ServiceGroup, task: Task<Void, any Error>,
+        logs: CapturingLogHandler
+    ) {
         self.logs = logs
         self.application = application
         self.port = port

@@ -2,8 +2,8 @@ import Ethereum
 import Foundation
 import Signers
 import Submission
-import Testing
 import TestSupport
+import Testing
 
 /// The hardened send pipeline against the real EVM, through the `signer-gateway` process: callers, node restarts
 /// that lose the pool, stuck transactions and a node that stops answering.
@@ -16,20 +16,25 @@ import TestSupport
         var from: String { key.address.lowercaseHex }
 
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString)").path
+            directory =
+                FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString)").path
             key = PrivateKey.random()
-            _ = try KeystoreBackend.write(key, password: Array("restart".utf8), kdf: .light, to: directory + "/keystore")
+            _ = try KeystoreBackend.write(
+                key, password: Array("restart".utf8), kdf: .light, to: directory + "/keystore")
         }
 
         func gateway(port: Int, node: Devnode, _ environment: [String: String] = [:]) throws -> ManagedProcess {
-            try RestartLiveTests.startGateway(port: port, node: node, keystore: keystore, journal: journal,
-                                              environment: environment)
+            try RestartLiveTests.startGateway(
+                port: port, node: node, keystore: keystore, journal: journal,
+                environment: environment)
         }
     }
 
     static func send(_ port: Int, _ transaction: String) async throws -> [String: Any] {
         for _ in 0..<100 {
-            if let object = try? await SendLiveTests.rpc("http://127.0.0.1:\(port)/", "eth_sendTransaction", "[\(transaction)]") {
+            if let object = try? await SendLiveTests.rpc(
+                "http://127.0.0.1:\(port)/", "eth_sendTransaction", "[\(transaction)]")
+            {
                 return object
             }
             try await Task.sleep(for: .milliseconds(100))  // the gateway is still starting
@@ -38,7 +43,8 @@ import TestSupport
     }
 
     /// The hashes the node has not mined (with status 1) within `timeout`.
-    static func waitMined(_ hashes: [String], node: Devnode, timeout: Duration = .seconds(60)) async throws -> [String] {
+    static func waitMined(_ hashes: [String], node: Devnode, timeout: Duration = .seconds(60)) async throws -> [String]
+    {
         var missing = hashes
         _ = try await eventually(timeout: timeout, every: .milliseconds(200)) {
             var still: [String] = []
@@ -59,7 +65,8 @@ import TestSupport
         defer { node.stop() }
         let port = try RestartLiveTests.freePort()
         var gateway = try setup.gateway(port: port, node: node)
-        let refused = try await Self.send(port,
+        let refused = try await Self.send(
+            port,
             #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1","nonce":"0xf4240"}"#)
         let error = refused["error"] as? [String: Any]
         #expect(error?["code"] as? Int == -32000, "\(refused)")
@@ -104,9 +111,11 @@ import TestSupport
         // The miner wants 3 gwei of tip; the gateway offers the node's suggestion (1 gwei): accepted, never mined.
         _ = try await node.call("devnode_setMinerTip", #"["0xb2d05e00"]"#)
         let port = try RestartLiveTests.freePort()
-        let gateway = try setup.gateway(port: port, node: node, [
-            "SIGNER_GATEWAY_SEND_REPLACE_AFTER_BLOCKS": "3", "SIGNER_GATEWAY_SEND_REPLACEMENT_BUMP_PERCENT": "300",
-        ])
+        let gateway = try setup.gateway(
+            port: port, node: node,
+            [
+                "SIGNER_GATEWAY_SEND_REPLACE_AFTER_BLOCKS": "3", "SIGNER_GATEWAY_SEND_REPLACEMENT_BUMP_PERCENT": "300",
+            ])
         defer { gateway.stop() }
         let sent = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
         let original = try #require(sent["result"] as? String, "\(sent)")
@@ -118,7 +127,8 @@ import TestSupport
         }
         #expect(mined == "0x1", "the stuck transaction was never replaced: \(gateway.diagnostics)")
         let originalReceipt = try await node.call("eth_getTransactionReceipt", #"["\#(original)"]"#)
-        #expect(originalReceipt as? [String: Any] == nil, "the underpriced original was mined: \(originalReceipt ?? "-")")
+        #expect(
+            originalReceipt as? [String: Any] == nil, "the underpriced original was mined: \(originalReceipt ?? "-")")
     }
 
     @Test func aNodeThatStopsAnsweringIsNoticedByPingAndTheLinkRecovers() async throws {
@@ -127,16 +137,19 @@ import TestSupport
         let node = try await Devnode.start(fund: [setup.from])
         defer { node.stop() }
         let port = try RestartLiveTests.freePort()
-        let gateway = try setup.gateway(port: port, node: node, [
-            "SIGNER_GATEWAY_NODE_PING_INTERVAL_SECONDS": "1", "SIGNER_GATEWAY_LOGGING_LEVEL": "info",
-        ])
+        let gateway = try setup.gateway(
+            port: port, node: node,
+            [
+                "SIGNER_GATEWAY_NODE_PING_INTERVAL_SECONDS": "1", "SIGNER_GATEWAY_LOGGING_LEVEL": "info",
+            ])
         defer { gateway.stop() }
         _ = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
         kill(node.pid, SIGSTOP)  // half-open: the TCP connection stays up, nothing answers
         _ = try? await gateway.waitForLine(timeout: .seconds(15)) { $0.contains("did not answer a ping") }
         kill(node.pid, SIGCONT)
-        #expect((gateway.stdoutLines + gateway.stderrLines).contains { $0.contains("did not answer a ping") },
-                "\(gateway.diagnostics)")
+        #expect(
+            (gateway.stdoutLines + gateway.stderrLines).contains { $0.contains("did not answer a ping") },
+            "\(gateway.diagnostics)")
         // Once reconnected, sends go through again (until then they are refused with -32603: nothing was sent).
         var sent: [String: Any] = [:]
         _ = try await eventually(timeout: .seconds(30), every: .milliseconds(200)) {

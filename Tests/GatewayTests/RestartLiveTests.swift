@@ -1,12 +1,13 @@
 import Ethereum
 import Foundation
+import Signers
+import Submission
+import TestSupport
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Signers
-import Submission
-import Testing
-import TestSupport
 
 /// The gateway as a process, killed with SIGKILL in the middle of a send run and started again on the same journal:
 /// every transaction a client got a hash for is mined, and no nonce gap or repeat reaches the node.
@@ -19,23 +20,32 @@ import TestSupport
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func startGateway(port: Int, node: Devnode, keystore: String, journal: String,
-                             environment: [String: String] = [:]) throws -> ManagedProcess {
+    static func startGateway(
+        port: Int, node: Devnode, keystore: String, journal: String,
+        environment: [String: String] = [:]
+    ) throws -> ManagedProcess {
         let binary = Repository.path(".build/debug/signer-gateway")
         guard FileManager.default.fileExists(atPath: binary) else {
             throw TestSupportError("\(binary) is missing: build it with `swift build` (Tools/test does)")
         }
-        return try ManagedProcess(name: "signer-gateway", executable: binary, arguments: ["serve"], environment: [
-            "SIGNER_GATEWAY_SERVER_PORT": String(port), "SIGNER_GATEWAY_NODE_URL": node.webSocketURL,
-            "SIGNER_GATEWAY_KEYSTORE_DIRECTORY": keystore, "SIGNER_GATEWAY_KEYSTORE_PASSWORD": "env:RESTART_TEST_PASSWORD",
-            "RESTART_TEST_PASSWORD": "restart", "SIGNER_GATEWAY_JOURNAL_PATH": journal,
-            "SIGNER_GATEWAY_LOGGING_LEVEL": "notice",
-        ].merging(environment) { _, given in given })
+        return try ManagedProcess(
+            name: "signer-gateway", executable: binary, arguments: ["serve"],
+            environment: [
+                "SIGNER_GATEWAY_SERVER_PORT": String(port), "SIGNER_GATEWAY_NODE_URL": node.webSocketURL,
+                "SIGNER_GATEWAY_KEYSTORE_DIRECTORY": keystore,
+                "SIGNER_GATEWAY_KEYSTORE_PASSWORD": "env:RESTART_TEST_PASSWORD",
+                "RESTART_TEST_PASSWORD": "restart", "SIGNER_GATEWAY_JOURNAL_PATH": journal,
+                "SIGNER_GATEWAY_LOGGING_LEVEL": "notice",
+            ].merging(environment) { _, given in given })
     }
 
     @Test func sigtermStopsAcceptingDrainsAndExitsCleanly() async throws {
@@ -46,13 +56,15 @@ import TestSupport
         let node = try await Devnode.start(fund: [key.address.lowercaseHex])
         defer { node.stop() }
         let port = try Self.freePort()
-        let gateway = try Self.startGateway(port: port, node: node, keystore: directory + "/keystore",
-                                            journal: directory + "/journal.sqlite")
+        let gateway = try Self.startGateway(
+            port: port, node: node, keystore: directory + "/keystore",
+            journal: directory + "/journal.sqlite")
         defer { gateway.stop() }
         // Serving: a signed send goes through.
         var answered = false
         for _ in 0..<100 where !answered {
-            let object = try? await SendLiveTests.rpc("http://127.0.0.1:\(port)/", "eth_sendTransaction",
+            let object = try? await SendLiveTests.rpc(
+                "http://127.0.0.1:\(port)/", "eth_sendTransaction",
                 #"[{"from":"\#(key.address.lowercaseHex)","to":"\#(key.address.lowercaseHex)","value":"0x1"}]"#)
             answered = object?["result"] is String
             if !answered { try await Task.sleep(for: .milliseconds(100)) }
@@ -66,16 +78,21 @@ import TestSupport
     }
 
     @Test func killingTheGatewayMidRunLosesNoTransactionThatGotAHash() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("restart-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("restart-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let keystore = directory + "/keystore"
         let keys = (0..<3).map { _ in PrivateKey.random() }
-        for key in keys { _ = try KeystoreBackend.write(key, password: Array("restart".utf8), kdf: .light, to: keystore) }
+        for key in keys {
+            _ = try KeystoreBackend.write(key, password: Array("restart".utf8), kdf: .light, to: keystore)
+        }
         let node = try await Devnode.start(fund: keys.map(\.address.lowercaseHex))
         defer { node.stop() }
         let port = try Self.freePort()
         let url = "http://127.0.0.1:\(port)/"
-        let run = RunState(gateway: try Self.startGateway(port: port, node: node, keystore: keystore, journal: directory + "/journal.sqlite"))
+        let run = RunState(
+            gateway: try Self.startGateway(
+                port: port, node: node, keystore: keystore, journal: directory + "/journal.sqlite"))
         defer { run.gateway.stop() }
         let target = 240
         let killAfter = 80
@@ -91,7 +108,9 @@ import TestSupport
                         var request = URLRequest(url: URL(string: url)!)
                         request.httpMethod = "POST"
                         request.timeoutInterval = 20
-                        request.httpBody = Data(#"{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","params":[{"from":"\#(from)","to":"\#(from)","value":"0x1"}]}"#.utf8)
+                        request.httpBody = Data(
+                            #"{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","params":[{"from":"\#(from)","to":"\#(from)","value":"0x1"}]}"#
+                                .utf8)
                         guard let (data, _) = try? await URLSession.shared.data(for: request),
                             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                             let hash = object["result"] as? String
@@ -107,7 +126,8 @@ import TestSupport
                 while run.count < killAfter { try await Task.sleep(for: .milliseconds(10)) }
                 kill(run.gateway.pid, SIGKILL)  // a crash: no drain, no goodbye
                 try await Task.sleep(for: .milliseconds(300))
-                run.gateway = try Self.startGateway(port: port, node: node, keystore: keystore, journal: directory + "/journal.sqlite")
+                run.gateway = try Self.startGateway(
+                    port: port, node: node, keystore: keystore, journal: directory + "/journal.sqlite")
             }
             try await group.waitForAll()
         }

@@ -1,12 +1,13 @@
 import Ethereum
 import Foundation
+import Gateway
+import Signers
+import TestSupport
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Gateway
-import Signers
-import Testing
-import TestSupport
 
 /// The send pipeline end to end: web3.py clients → gateway (wallet, lanes, journal, tracker) → a real EVM.
 @Suite(.serialized, .tags(.live)) struct SendLiveTests {
@@ -29,10 +30,12 @@ import TestSupport
         // 5 ms per signature, as a nearby HSM: signing must overlap, or 2 000 signatures alone take 10 s.
         let backend = InMemoryBackend(keys: keys, latency: .milliseconds(5))
         let gateway = try await LiveGateway.start(node: node, backends: [backend])
-        let outcome = try await ClientScenario.run("send_many.py", [
-            "--url", gateway.url, "--from", keys.map(\.address.checksummed).joined(separator: ","),
-            "--connections", "20", "--total", "2000", "--watch-receipts", "--timeout", "240",
-        ], timeout: .seconds(300))
+        let outcome = try await ClientScenario.run(
+            "send_many.py",
+            [
+                "--url", gateway.url, "--from", keys.map(\.address.checksummed).joined(separator: ","),
+                "--connections", "20", "--total", "2000", "--watch-receipts", "--timeout", "240",
+            ], timeout: .seconds(300))
         await gateway.stop()
         #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
         #expect(outcome.result?["mined"] as? Int == 2000)
@@ -40,7 +43,8 @@ import TestSupport
         #expect(perAddress.count == 5)
         #expect(perAddress.values.allSatisfy { $0["contiguous"] as? Bool == true && $0["first_nonce"] as? Int == 0 })
         #expect((outcome.result?["receipts_streamed"] as? [String: Any])?["per_connection_ok"] as? Bool == true)
-        print("send pipeline: \(outcome.result?["tx_per_second"] ?? "?") tx/s end to end (debug build, automine devnode)")
+        print(
+            "send pipeline: \(outcome.result?["tx_per_second"] ?? "?") tx/s end to end (debug build, automine devnode)")
     }
 
     @Test func aSignatureThatFailsMidRunLeavesNoGap() async throws {
@@ -52,10 +56,12 @@ import TestSupport
             number == 60 ? .rejected("key disabled by policy (test fault)") : nil
         }
         let gateway = try await LiveGateway.start(node: node, backends: [backend])
-        let outcome = try await ClientScenario.run("send_many.py", [
-            "--url", gateway.url, "--from", keys.map(\.address.checksummed).joined(separator: ","),
-            "--connections", "8", "--total", "200", "--allow-errors", "1",
-        ], timeout: .seconds(180))
+        let outcome = try await ClientScenario.run(
+            "send_many.py",
+            [
+                "--url", gateway.url, "--from", keys.map(\.address.checksummed).joined(separator: ","),
+                "--connections", "8", "--total", "200", "--allow-errors", "1",
+            ], timeout: .seconds(180))
         await gateway.stop()
         #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
         #expect(outcome.result?["sent"] as? Int == 199)
@@ -66,7 +72,8 @@ import TestSupport
         // The node holds exactly the transactions that got a hash: nonces 0…n-1 with none missing.
         var total = 0
         for key in keys {
-            let count = try await node.call("eth_getTransactionCount", #"["\#(key.address.lowercaseHex)","latest"]"#) as? String
+            let count =
+                try await node.call("eth_getTransactionCount", #"["\#(key.address.lowercaseHex)","latest"]"#) as? String
             total += Int(count?.dropFirst(2) ?? "0", radix: 16) ?? 0
         }
         #expect(total == 199)
@@ -77,9 +84,11 @@ import TestSupport
         let node = try await Devnode.start(fund: keys.map(\.address.lowercaseHex))
         defer { node.stop() }
         let gateway = try await LiveGateway.start(node: node, backends: [InMemoryBackend(keys: keys)])
-        let outcome = try await ClientScenario.run("verify_signatures.py", [
-            "--url", gateway.url, "--from", keys[0].address.checksummed, "--chain-id", String(node.chainID),
-        ])
+        let outcome = try await ClientScenario.run(
+            "verify_signatures.py",
+            [
+                "--url", gateway.url, "--from", keys[0].address.checksummed, "--chain-id", String(node.chainID),
+            ])
         await gateway.stop()
         #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
     }
@@ -92,8 +101,9 @@ import TestSupport
         let url = gateway.httpURL
         let stranger = PrivateKey.random().address.lowercaseHex
         func send(_ from: PrivateKey, value: String = "0x1", extra: String = "") async throws -> [String: Any] {
-            try await Self.rpc(url, "eth_sendTransaction",
-                               #"[{"from":"\#(from.address.lowercaseHex)","to":"\#(stranger)","value":"\#(value)"}\#(extra)]"#)
+            try await Self.rpc(
+                url, "eth_sendTransaction",
+                #"[{"from":"\#(from.address.lowercaseHex)","to":"\#(stranger)","value":"\#(value)"}\#(extra)]"#)
         }
         // Not in the wallet → 4100 naming the address.
         let unknown = try await Self.rpc(url, "eth_sendTransaction", #"[{"from":"\#(stranger)","to":"\#(stranger)"}]"#)
@@ -113,18 +123,25 @@ import TestSupport
         let hash = try #require(first["result"] as? String)
         let transaction = try await node.call("eth_getTransactionByHash", #"["\#(hash)"]"#) as? [String: Any]
         #expect(transaction?["nonce"] as? String == "0x0")
-        #expect(try await node.call("eth_getTransactionCount", #"["\#(broke.address.lowercaseHex)","pending"]"#) as? String == "0x0")
+        #expect(
+            try await node.call("eth_getTransactionCount", #"["\#(broke.address.lowercaseHex)","pending"]"#) as? String
+                == "0x0")
         // A repeat with the same idempotency key returns the first hash and sends nothing new.
         let keyed = try await send(funded, extra: #",{"idempotencyKey":"order-42"}"#)
         let repeated = try await send(funded, extra: #",{"idempotencyKey":"order-42"}"#)
         #expect(keyed["result"] as? String != nil)
         #expect(keyed["result"] as? String == repeated["result"] as? String)
-        #expect(try await node.call("eth_getTransactionCount", #"["\#(funded.address.lowercaseHex)","latest"]"#) as? String == "0x2")
+        #expect(
+            try await node.call("eth_getTransactionCount", #"["\#(funded.address.lowercaseHex)","latest"]"#) as? String
+                == "0x2")
         // A revert during gas estimation comes back as the node's code 3, nothing sent.
-        let reverting = try await Self.rpc(url, "eth_sendTransaction",
-                                           #"[{"from":"\#(funded.address.lowercaseHex)","data":"0x60006000fd"}]"#)
+        let reverting = try await Self.rpc(
+            url, "eth_sendTransaction",
+            #"[{"from":"\#(funded.address.lowercaseHex)","data":"0x60006000fd"}]"#)
         #expect((reverting["error"] as? [String: Any])?["code"] as? Int == 3, "\(reverting)")
-        #expect(try await node.call("eth_getTransactionCount", #"["\#(funded.address.lowercaseHex)","latest"]"#) as? String == "0x2")
+        #expect(
+            try await node.call("eth_getTransactionCount", #"["\#(funded.address.lowercaseHex)","latest"]"#) as? String
+                == "0x2")
         await gateway.stop()
     }
 }
@@ -135,9 +152,11 @@ import TestSupport
         let node = try await Devnode.start(blockTimeMilliseconds: 150, fund: [key.address.lowercaseHex])
         defer { node.stop() }
         let gateway = try await LiveGateway.start(node: node, backends: [InMemoryBackend(keys: [key])])
-        let outcome = try await ClientScenario.run("receipts_watch.py", [
-            "--url", gateway.url, "--sender", key.address.checksummed, "--confirmations", "3",
-        ])
+        let outcome = try await ClientScenario.run(
+            "receipts_watch.py",
+            [
+                "--url", gateway.url, "--sender", key.address.checksummed, "--confirmations", "3",
+            ])
         await gateway.stop()
         #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
     }
@@ -155,8 +174,9 @@ import TestSupport
         }
         let number = try await SendLiveTests.rpc(gateway.httpURL, "eth_blockNumber", "[]")
         #expect(number["result"] as? String != nil, "\(number)")
-        let sent = try await SendLiveTests.rpc(gateway.httpURL, "eth_sendTransaction",
-                                               #"[{"from":"\#(key.address.lowercaseHex)","to":"\#(key.address.lowercaseHex)","value":"0x1"}]"#)
+        let sent = try await SendLiveTests.rpc(
+            gateway.httpURL, "eth_sendTransaction",
+            #"[{"from":"\#(key.address.lowercaseHex)","to":"\#(key.address.lowercaseHex)","value":"0x1"}]"#)
         let hash = try #require(sent["result"] as? String, "\(sent)")
         let receipt = try await node.call("eth_getTransactionReceipt", #"["\#(hash)"]"#) as? [String: Any]
         #expect(receipt?["status"] as? String == "0x1")

@@ -95,7 +95,10 @@ import Testing
         _ = machine.subscribe(key: heads, params: headsParams, client: "a", connection: 1)
         _ = machine.subscribe(key: heads, params: headsParams, client: "b", connection: 2)
         let error = RPCError.server("boom")
-        #expect(machine.upstreamSubscribeFailed(key: heads, attempt: 1, error: error) == [.reject(1, "a", error), .reject(2, "b", error)])
+        #expect(
+            machine.upstreamSubscribeFailed(key: heads, attempt: 1, error: error) == [
+                .reject(1, "a", error), .reject(2, "b", error),
+            ])
         #expect(machine.clientSubscriptionCount == 0)
         // The key is free again.
         #expect(attempt(of: machine.subscribe(key: heads, params: headsParams, client: "c", connection: 3)) != nil)
@@ -111,17 +114,25 @@ import Testing
 
         let lost = machine.nodeDisconnected()
         #expect(lost.count == 1)
-        if case .reject(3, "waiting", _) = lost.first {} else { Issue.record("unconfirmed client must be told: \(lost)") }
+        if case .reject(3, "waiting", _) = lost.first {
+        } else {
+            Issue.record("unconfirmed client must be told: \(lost)")
+        }
         #expect(machine.recipients(ofUpstream: "0xold").isEmpty)
         // While the node is away, new subscriptions are refused rather than left hanging.
-        if case .reject(4, "x", _) = machine.subscribe(key: logs, params: ["logs", [:]], client: "x", connection: 4).first {
-        } else { Issue.record("subscribe while disconnected must be rejected") }
+        if case .reject(4, "x", _) = machine.subscribe(key: logs, params: ["logs", [:]], client: "x", connection: 4)
+            .first
+        {
+        } else {
+            Issue.record("subscribe while disconnected must be rejected")
+        }
 
         let back = machine.nodeConnected()
         #expect(back == [.subscribeUpstream(heads, params: headsParams, attempt: 3)])
         // An answer from before the reconnection is stale and ignored (and its subscription cancelled).
-        #expect(machine.upstreamSubscribed(key: logs, attempt: 2, upstreamID: "0xstale")
-            == [.unsubscribeUpstream(logs, upstreamID: "0xstale", attempt: 0)])
+        #expect(
+            machine.upstreamSubscribed(key: logs, attempt: 2, upstreamID: "0xstale")
+                == [.unsubscribeUpstream(logs, upstreamID: "0xstale", attempt: 0)])
         // Clients already confirmed are not answered again; they simply keep receiving under their ids.
         #expect(machine.upstreamSubscribed(key: heads, attempt: 3, upstreamID: "0xnew") == [])
         #expect(Set(machine.recipients(ofUpstream: "0xnew").map(\.client)) == ["a", "late"])
@@ -150,8 +161,9 @@ extension SubscriptionMultiplexerTests {
         _ = machine.nodeDisconnected()
         #expect(machine.nodeConnected() == [.subscribeUpstream(heads, params: headsParams, attempt: 2)])
         // The resubscription fails while connected: "a" keeps its id, and a retry is scheduled…
-        #expect(machine.upstreamSubscribeFailed(key: heads, attempt: 2, error: .server("lost"))
-            == [.retryLater(heads, failures: 1)])
+        #expect(
+            machine.upstreamSubscribeFailed(key: heads, attempt: 2, error: .server("lost"))
+                == [.retryLater(heads, failures: 1)])
         #expect(machine.clientSubscriptionCount == 1)
         _ = machine.nodeDisconnected()
         // …and is subscribed again on the next connection.
@@ -166,11 +178,13 @@ extension SubscriptionMultiplexerTests {
         _ = machine.upstreamSubscribed(key: heads, attempt: 1, upstreamID: "0xold")
         _ = machine.nodeDisconnected()
         _ = machine.nodeConnected()
-        #expect(machine.upstreamSubscribeFailed(key: heads, attempt: 2, error: .server("busy"))
-            == [.retryLater(heads, failures: 1)])
+        #expect(
+            machine.upstreamSubscribeFailed(key: heads, attempt: 2, error: .server("busy"))
+                == [.retryLater(heads, failures: 1)])
         #expect(machine.retry(key: heads) == [.subscribeUpstream(heads, params: headsParams, attempt: 3)])
-        #expect(machine.upstreamSubscribeFailed(key: heads, attempt: 3, error: .server("busy"))
-            == [.retryLater(heads, failures: 2)])
+        #expect(
+            machine.upstreamSubscribeFailed(key: heads, attempt: 3, error: .server("busy"))
+                == [.retryLater(heads, failures: 2)])
         #expect(machine.retry(key: heads) == [.subscribeUpstream(heads, params: headsParams, attempt: 4)])
         #expect(machine.upstreamSubscribed(key: heads, attempt: 4, upstreamID: "0xnew") == [])
         #expect(machine.recipients(ofUpstream: "0xnew").map(\.client) == ["a"])

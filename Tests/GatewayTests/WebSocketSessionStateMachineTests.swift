@@ -1,4 +1,3 @@
-@testable import Gateway
 import JSON
 import JSONRPC
 import Logging
@@ -7,8 +6,10 @@ import NIOEmbedded
 import NIOWebSocket
 import Node
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// The session state machine as a value: events in, actions out, no channel.
 @Suite struct WebSocketSessionStateMachineTests {
@@ -466,8 +467,10 @@ import TestSupport
 final class HeldNode: NodeClient {
     private let calls = Mutex<[@Sendable (Result<JSONValue, NodeError>) -> Void]>([])
 
-    func call(method: String, params: JSONValue,
-              completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void) {
+    func call(
+        method: String, params: JSONValue,
+        completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void
+    ) {
         calls.withLock { $0.append(completion) }
     }
 

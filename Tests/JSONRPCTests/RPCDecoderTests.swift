@@ -40,16 +40,19 @@ import Testing
         guard case .failure(.single(let empty)) = decode("[]") else { Issue.record("empty batch"); return }
         #expect(empty.error == .emptyBatch)
 
-        let tooMany = "[" + Array(repeating: #"{"jsonrpc":"2.0","id":1,"method":"m"}"#, count: 1_001).joined(separator: ",") + "]"
+        let tooMany =
+            "[" + Array(repeating: #"{"jsonrpc":"2.0","id":1,"method":"m"}"#, count: 1_001).joined(separator: ",") + "]"
         guard case .failure(.batch(let large)) = decode(tooMany) else { Issue.record("batch too large"); return }
         #expect(large.count == 1)
         #expect(large.first?.error == RPCError(code: -32600, message: "batch too large"))
-        #expect(String(decoding: RPCTopLevelError.batch(large).bytes, as: UTF8.self)
-            == #"[{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"batch too large"}}]"#)
+        #expect(
+            String(decoding: RPCTopLevelError.batch(large).bytes, as: UTF8.self)
+                == #"[{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"batch too large"}}]"#)
     }
 
     @Test func invalidItemsKeepTheirPlaceInABatch() {
-        let text = #"[{"jsonrpc":"2.0","id":1,"method":"a"}, 5, {"jsonrpc":"2.0","id":3}, {"id":{},"method":"m"}, {"jsonrpc":"1.0","id":4,"method":"m"}]"#
+        let text =
+            #"[{"jsonrpc":"2.0","id":1,"method":"a"}, 5, {"jsonrpc":"2.0","id":3}, {"id":{},"method":"m"}, {"jsonrpc":"1.0","id":4,"method":"m"}]"#
         guard case .success(.batch(let items)) = decode(text) else { Issue.record("batch"); return }
         #expect(items.count == 5)
         guard case .request(let first) = items[0] else { Issue.record("first"); return }
@@ -80,14 +83,17 @@ import Testing
     @Test func responsesFromANodeAreRead() throws {
         let ok = try RPCResponse(json: try JSONParser.parse(#"{"jsonrpc":"2.0","id":7,"result":{"a":[1,2]}}"#))
         #expect(ok.id == .number("7") && ok.result == ["a": [1, 2]])
-        let failed = try RPCResponse(json: try JSONParser.parse(
-            #"{"jsonrpc":"2.0","id":"x","error":{"code":3,"message":"execution reverted","data":"0x08c379a0"}}"#))
+        let failed = try RPCResponse(
+            json: try JSONParser.parse(
+                #"{"jsonrpc":"2.0","id":"x","error":{"code":3,"message":"execution reverted","data":"0x08c379a0"}}"#))
         #expect(failed.error == RPCError(code: 3, message: "execution reverted", data: "0x08c379a0"))
     }
 
     @Test func notificationShape() {
         let bytes = RPCNotification.subscriptionBytes(id: "0xabc", result: JSONWriter.bytes(["number": "0x1"]))
-        #expect(String(decoding: bytes, as: UTF8.self)
-            == #"{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"0xabc","result":{"number":"0x1"}}}"#)
+        #expect(
+            String(decoding: bytes, as: UTF8.self)
+                == #"{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"0xabc","result":{"number":"0x1"}}}"#
+        )
     }
 }

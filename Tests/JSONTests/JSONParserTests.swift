@@ -3,8 +3,11 @@ import Testing
 
 @Suite struct JSONParserTests {
     @Test func numbersKeepTheirText() throws {
-        let value = try JSONParser.parse(#"[0, -1, 1.50, 1e400, 115792089237316195423570985008687907853269984665640564039457584007913129639935]"#)
-        #expect(JSONWriter.string(value) == "[0,-1,1.50,1e400,115792089237316195423570985008687907853269984665640564039457584007913129639935]")
+        let value = try JSONParser.parse(
+            #"[0, -1, 1.50, 1e400, 115792089237316195423570985008687907853269984665640564039457584007913129639935]"#)
+        #expect(
+            JSONWriter.string(value)
+                == "[0,-1,1.50,1e400,115792089237316195423570985008687907853269984665640564039457584007913129639935]")
     }
 
     @Test func objectsKeepOrderAndLastDuplicateWins() throws {
@@ -51,15 +54,20 @@ import Testing
             case 0: return .null
             case 1: return .bool(Bool.random(using: &generator))
             case 2: return .number(String(Int64.random(in: .min ... .max, using: &generator)))
-            case 3: return .string(String((0..<Int.random(in: 0..<12, using: &generator)).map { _ in
-                    Character(Unicode.Scalar(UInt8.random(in: 1...126, using: &generator)))
-                }))
+            case 3:
+                return .string(
+                    String(
+                        (0..<Int.random(in: 0..<12, using: &generator)).map { _ in
+                            Character(Unicode.Scalar(UInt8.random(in: 1...126, using: &generator)))
+                        }))
             case 4: return .string("é\u{2028}😀\"\\")
             case 5: return .array((0..<Int.random(in: 0..<4, using: &generator)).map { _ in randomValue(depth + 1) })
             default:
-                return .object(JSONObject((0..<Int.random(in: 0..<4, using: &generator)).map { index in
-                    ("k\(index)", randomValue(depth + 1))
-                }))
+                return .object(
+                    JSONObject(
+                        (0..<Int.random(in: 0..<4, using: &generator)).map { index in
+                            ("k\(index)", randomValue(depth + 1))
+                        }))
             }
         }
         for _ in 0..<2_000 {

@@ -2,8 +2,8 @@ import Ethereum
 import Foundation
 import Logging
 import Signers
-import Testing
 import TestSupport
+import Testing
 
 /// Keystore files are interchangeable with eth-account's (Python, from the clients' virtualenv), both ways.
 @Suite(.tags(.live)) struct KeystoreInteropLiveTests {
@@ -11,9 +11,11 @@ import TestSupport
     func interoperatesWithEthAccount(kdf: String) async throws {
         let directory = KeystoreTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let written = try await ClientScenario.run("keystore_interop.py", [
-            "encrypt", "--dir", directory, "--password", "pass word", "--count", "2", "--kdf", kdf, "--light",
-        ])
+        let written = try await ClientScenario.run(
+            "keystore_interop.py",
+            [
+                "encrypt", "--dir", directory, "--password", "pass word", "--count", "2", "--kdf", kdf, "--light",
+            ])
         #expect(written.exitCode == 0, "\(written.diagnostics)")
         let accounts = written.result?["accounts"] as? [[String: Any]] ?? []
         #expect(accounts.count == 2)
@@ -24,13 +26,16 @@ import TestSupport
         }
 
         let ours = PrivateKey.random()
-        let path = try KeystoreBackend.write(ours, password: Array("pass word".utf8),
-                                             kdf: kdf == "scrypt" ? .light : .pbkdf2(iterations: 1_000), to: directory)
-        let read = try await ClientScenario.run("keystore_interop.py", ["decrypt", "--file", path, "--password", "pass word"])
+        let path = try KeystoreBackend.write(
+            ours, password: Array("pass word".utf8),
+            kdf: kdf == "scrypt" ? .light : .pbkdf2(iterations: 1_000), to: directory)
+        let read = try await ClientScenario.run(
+            "keystore_interop.py", ["decrypt", "--file", path, "--password", "pass word"])
         #expect(read.exitCode == 0, "\(read.diagnostics)")
         #expect(read.result?["address"] as? String == ours.address.checksummed)
         #expect(read.result?["kdf"] as? String == kdf)
-        let wrong = try await ClientScenario.run("keystore_interop.py", ["decrypt", "--file", path, "--password", "nope"])
+        let wrong = try await ClientScenario.run(
+            "keystore_interop.py", ["decrypt", "--file", path, "--password", "nope"])
         #expect(wrong.exitCode != 0)
     }
 }

@@ -2,8 +2,8 @@ import Ethereum
 import Foundation
 import Logging
 import Signers
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct KeystoreTests {
     static func temporaryDirectory() -> String {
@@ -31,8 +31,9 @@ import TestSupport
         FileManager.default.createFile(atPath: directory + "/notes.txt", contents: Data("hello".utf8))
         _ = try KeystoreBackend.write(PrivateKey.random(), password: Array("other".utf8), kdf: .light, to: directory)
         setenv("KEYSTORE_TEST_PASSWORD", "pw", 1)
-        let backend = KeystoreBackend(directory: directory, password: SecretReference("env:KEYSTORE_TEST_PASSWORD"),
-                                      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let backend = KeystoreBackend(
+            directory: directory, password: SecretReference("env:KEYSTORE_TEST_PASSWORD"),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let accounts = try await backend.accounts()
         #expect(Set(accounts.map(\.address)) == Set(keys.map(\.address)))
         let digest = Keccak256.hash([7])

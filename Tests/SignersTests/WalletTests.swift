@@ -2,15 +2,16 @@ import Ethereum
 import Foundation
 import Logging
 import Signers
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct WalletTests {
     @Test func routesEachAddressToTheBackendThatHoldsIt() async throws {
         let first = PrivateKey.random(), second = PrivateKey.random()
         let backendA = InMemoryBackend(name: "a", keys: [first])
         let backendB = InMemoryBackend(name: "b", keys: [second, first])  // duplicate: the first backend wins
-        let wallet = Wallet(backends: [backendA, backendB], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let wallet = Wallet(
+            backends: [backendA, backendB], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         #expect(Set(await wallet.refresh()) == [first.address, second.address])
         #expect(wallet.account(for: first.address)?.backend == "a")
         #expect(wallet.account(for: second.address)?.backend == "b")
@@ -39,8 +40,9 @@ import TestSupport
         }
         let toggle = Toggle()
         let key = PrivateKey.random()
-        let wallet = Wallet(backends: [Flaky(inner: InMemoryBackend(name: "flaky", keys: [key]), failing: { await toggle.failing })],
-                            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let wallet = Wallet(
+            backends: [Flaky(inner: InMemoryBackend(name: "flaky", keys: [key]), failing: { await toggle.failing })],
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         #expect(await wallet.refresh() == [key.address])
         await toggle.set(true)
         #expect(await wallet.refresh() == [key.address])

@@ -8,8 +8,10 @@ import Testing
     }
 
     /// Connects `head`, fetching parents from `chain` (the node's view) as the tracker would.
-    static func connect(_ head: CanonicalChain.Block, into known: inout CanonicalChain,
-                        node: [String: CanonicalChain.Block]) -> (new: [UInt64], orphanedFrom: UInt64?, fetched: Int) {
+    static func connect(
+        _ head: CanonicalChain.Block, into known: inout CanonicalChain,
+        node: [String: CanonicalChain.Block]
+    ) -> (new: [UInt64], orphanedFrom: UInt64?, fetched: Int) {
         var segment = [head]
         var fetched = 0
         while true {
@@ -22,8 +24,10 @@ import Testing
         }
     }
 
-    static func chain(_ range: ClosedRange<UInt64>, _ fork: String = "a", parentFork: String? = nil,
-                      forkAt: UInt64? = nil) -> [String: CanonicalChain.Block] {
+    static func chain(
+        _ range: ClosedRange<UInt64>, _ fork: String = "a", parentFork: String? = nil,
+        forkAt: UInt64? = nil
+    ) -> [String: CanonicalChain.Block] {
         var blocks: [String: CanonicalChain.Block] = [:]
         for number in range {
             let parent = (forkAt == number ? parentFork! : fork) + "\(number - 1)"

@@ -46,7 +46,8 @@ import Testing
     }
 
     @Test func sqliteSurvivesReopening() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString).sqlite").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString).sqlite")
+            .path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await Self.exercise(try SQLiteJournal(path: path))
         // A new process opens the same file.

@@ -1,21 +1,24 @@
 import Ethereum
+import JSONRPC
 import Signers
 import Submission
-import JSONRPC
-import Testing
 import TestSupport
+import Testing
 
 /// The lane as a value: every invariant of the send pipeline, without a node or a backend.
 @Suite struct NonceLaneTests {
     static let key = try! PrivateKey(hex: "0x0101010101010101010101010101010101010101010101010101010101010101")
 
     static func transfer(_ value: UInt64) -> Transaction {
-        .dynamicFee(chainId: 1337, nonce: 0, maxPriorityFeePerGas: 1, maxFeePerGas: 100, gas: 21_000,
-                    to: key.address, value: UInt256(value))
+        .dynamicFee(
+            chainId: 1337, nonce: 0, maxPriorityFeePerGas: 1, maxFeePerGas: 100, gas: 21_000,
+            to: key.address, value: UInt256(value))
     }
 
     /// Signs what a `.sign` action asks for, the way the pipeline's backend would.
-    static func signing(_ actions: [NonceLane.Action]) -> [(id: UInt64, nonce: UInt64, attempt: Int, signed: SignedTransaction)] {
+    static func signing(
+        _ actions: [NonceLane.Action]
+    ) -> [(id: UInt64, nonce: UInt64, attempt: Int, signed: SignedTransaction)] {
         actions.compactMap { action in
             guard case .sign(let id, let transaction, let token) = action else { return nil }
             return (id, transaction.nonce, token, transaction.signed(with: key))
@@ -75,7 +78,11 @@ extension NonceLaneTests {
         var order: [UInt64] = [0]
         for id in 1...3 {
             let actions = driver.answer(UInt64(id), .accepted)
-            if case .succeeded(let done, _) = actions.first { #expect(done == UInt64(id)) } else { Issue.record("\(actions)") }
+            if case .succeeded(let done, _) = actions.first {
+                #expect(done == UInt64(id))
+            } else {
+                Issue.record("\(actions)")
+            }
             order += Self.submitted(actions).map { $0.1 }
         }
         #expect(order == [0, 1, 2, 3])
@@ -103,13 +110,17 @@ extension NonceLaneTests {
         driver.token = nil
         _ = driver.apply(driver.lane.submissionAnswered(1, token: Self.headToken(actionsBefore: requests), .accepted))
         let three = resigned[0], four = resigned[1]
-        #expect(Self.submitted(driver.apply(driver.lane.signed(3, token: three.attempt, three.signed))).map { $0.1 } == [11])
+        #expect(
+            Self.submitted(driver.apply(driver.lane.signed(3, token: three.attempt, three.signed))).map { $0.1 } == [11]
+        )
         _ = driver.lane.signed(4, token: four.attempt, four.signed)
         #expect(Self.submitted(driver.answer(3, .accepted)).map { $0.1 } == [12])
     }
 
     /// The first submission's token: tokens are handed out in order, the first submit follows the four signs.
-    static func headToken(actionsBefore requests: [(id: UInt64, nonce: UInt64, attempt: Int, signed: SignedTransaction)]) -> Int {
+    static func headToken(
+        actionsBefore requests: [(id: UInt64, nonce: UInt64, attempt: Int, signed: SignedTransaction)]
+    ) -> Int {
         requests.map(\.attempt).max()! + 1
     }
 
@@ -118,8 +129,12 @@ extension NonceLaneTests {
     /// A lane with `count` requests from `next`, all signed; the head is at the node.
     static func signedLane(next: UInt64, count: Int) -> LaneDriver {
         var driver = LaneDriver(lane: NonceLane(next: next))
-        let requests = (1...count).map { id in Self.signing(driver.lane.enqueue(UInt64(id), Self.transfer(UInt64(id))))[0] }
-        for request in requests { _ = driver.apply(driver.lane.signed(request.id, token: request.attempt, request.signed)) }
+        let requests = (1...count).map { id in
+            Self.signing(driver.lane.enqueue(UInt64(id), Self.transfer(UInt64(id))))[0]
+        }
+        for request in requests {
+            _ = driver.apply(driver.lane.signed(request.id, token: request.attempt, request.signed))
+        }
         return driver
     }
 
@@ -205,7 +220,9 @@ extension NonceLaneTests {
         var driver = Self.signedLane(next: 3, count: 1)
         _ = driver.answer(1, .accepted)  // nonce 3 is at the node, unmined
         #expect(driver.lane.classify(callerNonce: 4) == .next)
-        guard case .replaces(let old) = driver.lane.classify(callerNonce: 3) else { Issue.record("not a replacement"); return }
+        guard case .replaces(let old) = driver.lane.classify(callerNonce: 3) else {
+            Issue.record("not a replacement"); return
+        }
         #expect(old.id == 1)
         #expect(driver.lane.classify(callerNonce: 1_000_000) == .refused(expected: 4))
         #expect(driver.lane.classify(callerNonce: 2) == .refused(expected: 4))
@@ -282,7 +299,8 @@ extension NonceLaneTests {
             func apply(_ actions: [NonceLane.Action]) {
                 for action in actions {
                     switch action {
-                    case .sign(let id, let transaction, let token): inFlightSigns.append((id, token, transaction.signed(with: Self.key)))
+                    case .sign(let id, let transaction, let token):
+                        inFlightSigns.append((id, token, transaction.signed(with: Self.key)))
                     case .submit(let id, let signed, let token): atNode = (id, signed.transaction.nonce, token)
                     default: break
                     }
@@ -304,7 +322,8 @@ extension NonceLaneTests {
                     let (id, nonce, token) = atNode!
                     atNode = nil
                     switch Int.random(in: 0..<10, using: &generator) {
-                    case 0: apply(lane.submissionAnswered(id, token: token, .rejected(.server("intrinsic gas too low"))))
+                    case 0:
+                        apply(lane.submissionAnswered(id, token: token, .rejected(.server("intrinsic gas too low"))))
                     case 1:
                         apply(lane.submissionAnswered(id, token: token, .nonceTaken))
                         apply(lane.synced(nonce: nonce + UInt64.random(in: 1...2, using: &generator)))
@@ -316,8 +335,9 @@ extension NonceLaneTests {
                     break
                 }
             }
-            #expect(accepted == accepted.sorted() && Set(accepted).count == accepted.count,
-                    "seed \(seed): accepted nonces \(accepted)")
+            #expect(
+                accepted == accepted.sorted() && Set(accepted).count == accepted.count,
+                "seed \(seed): accepted nonces \(accepted)")
         }
     }
 }

@@ -5,8 +5,8 @@ import Logging
 import Node
 import Submission
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// The receipt tracker against a scripted chain: receipts found per block, a deep reorg walked back to its fork
 /// point (the transaction reported reorged, then mined again in the new chain), confirmations only while canonical.
@@ -25,8 +25,10 @@ import TestSupport
                 state.blocks[hash] = (number, parent)
                 state.canonical[number] = hash
                 state.receipts[hash] = receipts.map { hash32 in
-                    ["transactionHash": .string(hash32.hex), "blockNumber": .string(Hex.encodeQuantity(number)),
-                     "blockHash": .string(hash), "status": "0x1"]
+                    [
+                        "transactionHash": .string(hash32.hex), "blockNumber": .string(Hex.encodeQuantity(number)),
+                        "blockHash": .string(hash), "status": "0x1",
+                    ]
                 }
             }
             return ReceiptTracker.Head(number: number, hash: hash, parentHash: parent)
@@ -38,14 +40,18 @@ import TestSupport
                 switch method {
                 case "eth_getBlockByHash":
                     guard let block = state.blocks[first] else { return .success(.null) }
-                    return .success(["number": .string(Hex.encodeQuantity(block.number)), "hash": .string(first),
-                                     "parentHash": .string(block.parent)])
+                    return .success([
+                        "number": .string(Hex.encodeQuantity(block.number)), "hash": .string(first),
+                        "parentHash": .string(block.parent),
+                    ])
                 case "eth_getBlockReceipts":
                     let number = (try? Hex.decodeQuantity(first)) ?? 0
                     return .success(.array(state.canonical[number].flatMap { state.receipts[$0] } ?? []))
                 case "eth_getTransactionReceipt":
                     for hash in state.canonical.values {
-                        if let receipt = state.receipts[hash]?.first(where: { $0["transactionHash"]?.stringValue == first }) {
+                        if let receipt = state.receipts[hash]?.first(where: {
+                            $0["transactionHash"]?.stringValue == first
+                        }) {
                             return .success(receipt)
                         }
                     }

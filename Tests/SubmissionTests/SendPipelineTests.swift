@@ -6,8 +6,8 @@ import Node
 import Signers
 import Submission
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// The send pipeline against a scripted node: each answer a real node can give, each crash point of the journal,
 /// each kind of caller. No sockets, no Python; each test runs the pipeline as the Service it is.
@@ -22,9 +22,12 @@ import TestSupport
         let pipeline: SendPipeline
         let replaced = Recorded<(Bytes32, Bytes32)>()
 
-        init(backend: InMemoryBackend = InMemoryBackend(keys: [SendPipelineTests.key]),
-             settings: SendPipeline.Settings = Harness.fastSettings(), walletSettings: Wallet.Settings = Wallet.Settings(),
-             journal: InMemoryJournal = InMemoryJournal()) async {
+        init(
+            backend: InMemoryBackend = InMemoryBackend(keys: [SendPipelineTests.key]),
+            settings: SendPipeline.Settings = Harness.fastSettings(),
+            walletSettings: Wallet.Settings = Wallet.Settings(),
+            journal: InMemoryJournal = InMemoryJournal()
+        ) async {
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             wallet = Wallet(backends: [backend], settings: walletSettings, logger: logger)
@@ -32,8 +35,9 @@ import TestSupport
             var observers = SendPipeline.Observers()
             let replaced = self.replaced
             observers.replaced = { old, new in replaced.append((old, new.hash)) }
-            pipeline = SendPipeline(wallet: wallet, node: node, filler: TransactionFiller(node: node), journal: journal,
-                                    settings: settings, observers: observers, logger: logger)
+            pipeline = SendPipeline(
+                wallet: wallet, node: node, filler: TransactionFiller(node: node), journal: journal,
+                settings: settings, observers: observers, logger: logger)
             self.journalOverride = journal
         }
 
@@ -64,8 +68,10 @@ import TestSupport
 
     static func transfer(nonce: UInt64? = nil, tip: UInt64 = 1_000_000_000, cap: UInt64 = 3_000_000_000) -> JSONValue {
         var object = JSONObject([
-            ("from", .string(from.lowercaseHex)), ("to", .string(from.lowercaseHex)), ("value", "0x1"), ("gas", "0x5208"),
-            ("maxFeePerGas", .string(Hex.encodeQuantity(cap))), ("maxPriorityFeePerGas", .string(Hex.encodeQuantity(tip))),
+            ("from", .string(from.lowercaseHex)), ("to", .string(from.lowercaseHex)), ("value", "0x1"),
+            ("gas", "0x5208"),
+            ("maxFeePerGas", .string(Hex.encodeQuantity(cap))),
+            ("maxPriorityFeePerGas", .string(Hex.encodeQuantity(tip))),
         ])
         if let nonce { object["nonce"] = .string(Hex.encodeQuantity(nonce)) }
         return .object(object)
@@ -105,7 +111,8 @@ import TestSupport
             }
             #expect(cheap.message.hasPrefix("replacement transaction underpriced"))
             // +10 % on both: replaces it; both hashes are known and the watchers are told.
-            let replacement = try await harness.send(Self.transfer(nonce: 0, tip: 1_100_000_000, cap: 3_300_000_000)).get()
+            let replacement = try await harness.send(Self.transfer(nonce: 0, tip: 1_100_000_000, cap: 3_300_000_000))
+                .get()
             #expect(replacement.transaction.nonce == 0)
             #expect(harness.replaced.values.map(\.0) == [original.hash])
             #expect(harness.replaced.values.map(\.1) == [replacement.hash])
@@ -200,7 +207,8 @@ import TestSupport
         try await harness.running {
             let first = try await harness.send(Self.transfer(), key: "order-1").get()
             #expect(try await harness.send(Self.transfer(), key: "order-1").get().hash == first.hash)
-            guard case .failure(let error) = await harness.send(Self.transfer(tip: 2_000_000_000), key: "order-1") else {
+            guard case .failure(let error) = await harness.send(Self.transfer(tip: 2_000_000_000), key: "order-1")
+            else {
                 Issue.record("a different request got the first hash"); return
             }
             #expect(error.code == -32602)
@@ -211,7 +219,8 @@ import TestSupport
     @Test func aFullQueueIsRefusedBeforeANonceIsAssigned() async throws {
         var settings = Harness.fastSettings()
         settings.maximumQueuedPerAddress = 2
-        let harness = await Harness(backend: InMemoryBackend(keys: [Self.key], latency: .milliseconds(300)), settings: settings)
+        let harness = await Harness(
+            backend: InMemoryBackend(keys: [Self.key], latency: .milliseconds(300)), settings: settings)
         try await harness.running {
             let results = await withTaskGroup(of: Result<SignedTransaction, RPCError>.self) { group in
                 for _ in 0..<5 { group.addTask { await harness.send(Self.transfer()) } }
@@ -253,9 +262,11 @@ import TestSupport
     /// A journal as a crashed run left it: nonce 0 signed (perhaps sent), never confirmed.
     static func journalHoldingASignedTransaction(id: UInt64) async throws -> (InMemoryJournal, SignedTransaction) {
         let journal = InMemoryJournal()
-        let old = try Transaction(type: .dynamicFee, chainId: 1337, nonce: 0,
-                                  fees: .dynamic(maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: 3_000_000_000),
-                                  gas: 21_000, to: Self.from, value: 1, data: []).signed(with: Self.key)
+        let old = try Transaction(
+            type: .dynamicFee, chainId: 1337, nonce: 0,
+            fees: .dynamic(maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: 3_000_000_000),
+            gas: 21_000, to: Self.from, value: 1, data: []
+        ).signed(with: Self.key)
         try await journal.assigned(id: id, from: Self.from, nonce: 0)
         try await journal.signed(id: id, nonce: 0, raw: old.raw, hash: old.hash)
         return (journal, old)

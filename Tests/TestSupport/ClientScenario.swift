@@ -17,7 +17,9 @@ public enum ClientScenario {
             arguments: [Repository.path("Tools/clients/scenarios/\(script)")] + arguments)
     }
 
-    public static func run(_ script: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> Outcome {
+    public static func run(
+        _ script: String, _ arguments: [String], timeout: Duration = .seconds(120)
+    ) async throws -> Outcome {
         let process = try start(script, arguments)
         let exitCode = try await process.waitForExit(timeout: timeout)
         let resultLine = process.stdoutLines.last { $0.hasPrefix("RESULT ") }

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -13,8 +14,10 @@ public final class Devnode: Sendable {
     /// Dev account 0 of every devnode: its key is public (keccak256("devnode:0")), for loopback use only.
     public static let devKey0 = "0x1e535dbc1980a91be9ecc1f49a68c700720106f5e435207bc4759e83e0c7471d"
 
-    public static func start(blockTimeMilliseconds: Int = 0, port: Int = 0, chainID: UInt64 = 1337,
-                             fund: [String] = []) async throws -> Devnode {
+    public static func start(
+        blockTimeMilliseconds: Int = 0, port: Int = 0, chainID: UInt64 = 1337,
+        fund: [String] = []
+    ) async throws -> Devnode {
         let python = try PythonTools.python(.devnode)
         var arguments = [
             Repository.path("Tools/devnode/devnode.py"), "--port", String(port), "--chain-id", String(chainID),

@@ -1,7 +1,9 @@
 /// Waits until `condition` holds, checking every `interval`, for at most `timeout`; returns whether it held. The
 /// one way a test waits for something another process or task does (assert on the result, with a message).
-public func eventually(timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(50),
-                       _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(
+    timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(50),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while true {
         if try await condition() { return true }

@@ -17,8 +17,10 @@ public final class InMemoryBackend: KeyBackend {
     /// Signs with this key instead of the account's (a misconfigured key reference, as a test would have it).
     private let impostor: PrivateKey?
 
-    public init(name: String = "memory", keys: [PrivateKey], latency: Duration = .zero, fault: Fault? = nil,
-                impostor: PrivateKey? = nil) {
+    public init(
+        name: String = "memory", keys: [PrivateKey], latency: Duration = .zero, fault: Fault? = nil,
+        impostor: PrivateKey? = nil
+    ) {
         self.impostor = impostor
         self.name = name
         var table: [Address: (key: PrivateKey, account: Account)] = [:]
@@ -49,7 +51,9 @@ public final class InMemoryBackend: KeyBackend {
         let number = signatures.wrappingAdd(1, ordering: .relaxed).oldValue + 1
         if latency > .zero { try? await Task.sleep(for: latency) }
         if let error = fault?(account, number) { throw error }
-        guard let key = impostor ?? keys[account.address]?.key else { throw .unknownAccount(account.address.checksummed) }
+        guard let key = impostor ?? keys[account.address]?.key else {
+            throw .unknownAccount(account.address.checksummed)
+        }
         return Secp256k1.sign(digest: digest, with: key)
     }
 }

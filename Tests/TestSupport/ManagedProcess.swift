@@ -7,8 +7,10 @@ public final class ManagedProcess: Sendable {
     private let process: Process
     private let output = OutputBuffer()
 
-    public init(name: String, executable: String, arguments: [String], environment: [String: String] = [:],
-                workingDirectory: String? = nil) throws {
+    public init(
+        name: String, executable: String, arguments: [String], environment: [String: String] = [:],
+        workingDirectory: String? = nil
+    ) throws {
         self.name = name
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -54,7 +56,8 @@ public final class ManagedProcess: Sendable {
     public var stderrLines: [String] { output.withLock { $0.stderr } }
 
     /// Waits until a stdout line satisfies `predicate`; fails if the process exits or time runs out first.
-    public func waitForLine(timeout: Duration = .seconds(30), where predicate: (String) -> Bool) async throws -> String {
+    public func waitForLine(timeout: Duration = .seconds(30), where predicate: (String) -> Bool) async throws -> String
+    {
         let deadline = ContinuousClock.now + timeout
         var seen = 0
         while ContinuousClock.now < deadline {
@@ -64,7 +67,8 @@ public final class ManagedProcess: Sendable {
             if !process.isRunning {
                 try await Task.sleep(for: .milliseconds(100))  // let the last output arrive
                 if let line = stdoutLines.first(where: predicate) { return line }
-                throw TestSupportError("\(name) exited (\(process.terminationStatus)) before the expected output.\n" + diagnostics)
+                throw TestSupportError(
+                    "\(name) exited (\(process.terminationStatus)) before the expected output.\n" + diagnostics)
             }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -20,7 +20,8 @@ public enum PythonTools {
             try install.run()
             install.waitUntilExit()
             guard install.terminationStatus == 0, FileManager.default.fileExists(atPath: python) else {
-                throw TestSupportError("\(tool.rawValue)/install.sh failed (\(install.terminationStatus)); run it by hand to see why")
+                throw TestSupportError(
+                    "\(tool.rawValue)/install.sh failed (\(install.terminationStatus)); run it by hand to see why")
             }
             installed.insert(tool.rawValue)
         }

@@ -28,13 +28,17 @@ public final class ScriptedNode: NodeClient, Sendable {
     public func setScript(_ script: Script?) { state.withLock { $0.script = script } }
 
     /// The node's count of `address` (as if transactions were sent around the gateway).
-    public func setPendingCount(_ count: UInt64, for address: Address) { state.withLock { $0.pending[address] = count } }
+    public func setPendingCount(_ count: UInt64, for address: Address) {
+        state.withLock { $0.pending[address] = count }
+    }
 
     /// Every raw transaction the node accepted, in order.
     public var accepted: [SignedTransaction] {
         state.withLock { state in
             state.calls.filter { $0.method == "eth_sendRawTransaction" }.compactMap { call in
-                call.params.arrayValue?.first?.stringValue.flatMap { try? Hex.decode($0) }.flatMap { try? SignedTransaction(raw: $0) }
+                call.params.arrayValue?.first?.stringValue.flatMap { try? Hex.decode($0) }.flatMap {
+                    try? SignedTransaction(raw: $0)
+                }
             }.filter { state.pool[$0.hash] != nil }
         }
     }
@@ -47,8 +51,10 @@ public final class ScriptedNode: NodeClient, Sendable {
         state.withLock { $0.handler = handler }
     }
 
-    public func call(method: String, params: JSONValue,
-                     completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void) {
+    public func call(
+        method: String, params: JSONValue,
+        completion: @escaping @Sendable (Result<JSONValue, NodeError>) -> Void
+    ) {
         let script = state.withLock { state -> Script? in
             state.calls.append((method, params))
             return state.script
@@ -100,7 +106,8 @@ public final class ScriptedNode: NodeClient, Sendable {
                     return .success(.string(signed.hash.hex))
                 }
                 if signed.transaction.nonce < next {
-                    return .failure(.answered(.server("nonce too low: next nonce \(next), tx nonce \(signed.transaction.nonce)")))
+                    return .failure(
+                        .answered(.server("nonce too low: next nonce \(next), tx nonce \(signed.transaction.nonce)")))
                 }
                 if signed.transaction.nonce > next { return .failure(.answered(.server("nonce too high"))) }
                 return .success(.string(signed.hash.hex))
@@ -108,7 +115,9 @@ public final class ScriptedNode: NodeClient, Sendable {
             if case .success = verdict { accept(params) }
             return verdict
         case "eth_getTransactionByHash":
-            guard let text = params.arrayValue?.first?.stringValue, let hash = try? Bytes32(hex: text) else { return .success(.null) }
+            guard let text = params.arrayValue?.first?.stringValue, let hash = try? Bytes32(hex: text) else {
+                return .success(.null)
+            }
             return .success(state.withLock { $0.pool[hash] } == nil ? .null : ["hash": .string(hash.hex)])
         default:
             return .failure(.answered(.methodNotFound(method)))

@@ -12,7 +12,8 @@ public struct SeededGenerator: RandomNumberGenerator {
     }
 
     public static func forTest(_ name: String) -> SeededGenerator {
-        let seed = ProcessInfo.processInfo.environment["TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+        let seed =
+            ProcessInfo.processInfo.environment["TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
         print("\(name): seed \(seed) (TEST_SEED=\(seed) replays it)")
         return SeededGenerator(seed: seed)
     }

@@ -25,7 +25,9 @@ public struct TypedData: Sendable {
         guard let domain = json["domain"]?.objectValue else { throw .missing("\"domain\" object") }
         var types: [String: [Field]] = [:]
         for (name, fieldsValue) in typesObject {
-            guard let fields = fieldsValue.arrayValue else { throw .invalidValue("types.\(name)", "field list", "not an array") }
+            guard let fields = fieldsValue.arrayValue else {
+                throw .invalidValue("types.\(name)", "field list", "not an array")
+            }
             types[name] = try fields.map { field throws(TypedDataError) in
                 guard let fieldName = field["name"]?.stringValue, let fieldType = field["type"]?.stringValue else {
                     throw .invalidValue("types.\(name)", "field", "each field needs \"name\" and \"type\" strings")
@@ -35,7 +37,9 @@ public struct TypedData: Sendable {
         }
         if types["EIP712Domain"] == nil {
             // Documents that omit the domain type get the fields their domain carries, in EIP-712's order.
-            types["EIP712Domain"] = Self.domainFieldOrder.filter { domain[$0.0] != nil }.map { Field(name: $0.0, type: $0.1) }
+            types["EIP712Domain"] = Self.domainFieldOrder.filter { domain[$0.0] != nil }.map {
+                Field(name: $0.0, type: $0.1)
+            }
         }
         guard types[primaryType] != nil else { throw .unknownType(primaryType) }
         self.types = types
@@ -180,7 +184,9 @@ public struct TypedData: Sendable {
     }
 
     /// Integers arrive as JSON numbers, decimal strings, or `0x` hex strings (dApps send large values as strings).
-    private static func integer(_ value: JSONValue, path: String, type: String) throws(TypedDataError)
+    private static func integer(
+        _ value: JSONValue, path: String, type: String
+    ) throws(TypedDataError)
         -> (negative: Bool, magnitude: UInt256)
     {
         let text: Substring

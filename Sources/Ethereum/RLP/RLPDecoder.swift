@@ -2,7 +2,9 @@
 public enum RLPDecoder {
     public static let defaultMaximumDepth = 64
 
-    public static func decode(_ input: some Collection<UInt8>, maximumDepth: Int = defaultMaximumDepth)
+    public static func decode(
+        _ input: some Collection<UInt8>, maximumDepth: Int = defaultMaximumDepth
+    )
         throws(RLPError) -> RLPItem
     {
         let bytes = Array(input)
@@ -54,7 +56,9 @@ public enum RLPDecoder {
 
     /// Reads the big-endian length of a long string or list. Canonical means: no leading zero byte, and the length
     /// is at least 56 (shorter payloads must use the one-byte form).
-    private static func readLongLength(_ bytes: [UInt8], _ offset: inout Int, end: Int, lengthOfLength: Int)
+    private static func readLongLength(
+        _ bytes: [UInt8], _ offset: inout Int, end: Int, lengthOfLength: Int
+    )
         throws(RLPError) -> Int
     {
         offset += 1

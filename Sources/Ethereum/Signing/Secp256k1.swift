@@ -3,9 +3,11 @@ import CSecp256k1
 /// The one place that calls libsecp256k1 (Debian's 0.2.0, through the `CSecp256k1` system library).
 public enum Secp256k1 {
     /// The curve order n.
-    public static let order = try! UInt256(hexQuantity: "0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
+    public static let order = try! UInt256(
+        hexQuantity: "0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
     /// ⌊n / 2⌋: the largest `s` a canonical (EIP-2) signature may carry.
-    public static let halfOrder = try! UInt256(hexQuantity: "0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0")
+    public static let halfOrder = try! UInt256(
+        hexQuantity: "0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0")
 
     /// libsecp256k1 contexts are safe to share for signing and verification once created; randomisation mutates
     /// the context, so it happens exactly once here, before any other thread can see it.
@@ -61,7 +63,8 @@ public enum Secp256k1 {
         precondition(signed == 1, "signing with a validated key and the default nonce function cannot fail")
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { compact in
             var recoveryId: Int32 = 0
-            secp256k1_ecdsa_recoverable_signature_serialize_compact(context, compact.baseAddress!, &recoveryId, &signature)
+            secp256k1_ecdsa_recoverable_signature_serialize_compact(
+                context, compact.baseAddress!, &recoveryId, &signature)
             return Signature(
                 uncheckedR: UInt256(bigEndianBuffer: UnsafeBufferPointer(rebasing: compact[0..<32]))!,
                 s: UInt256(bigEndianBuffer: UnsafeBufferPointer(rebasing: compact[32..<64]))!,
@@ -72,7 +75,8 @@ public enum Secp256k1 {
     /// The public key that produced `signature` over `digest`.
     public static func recoverPublicKey(digest: Bytes32, signature: Signature) throws(Secp256k1Error) -> PublicKey {
         var recoverable = secp256k1_ecdsa_recoverable_signature()
-        guard secp256k1_ecdsa_recoverable_signature_parse_compact(
+        guard
+            secp256k1_ecdsa_recoverable_signature_parse_compact(
                 context, &recoverable, signature.compact, Int32(signature.recoveryId)) == 1
         else { throw .invalidSignature }
         var point = secp256k1_pubkey()
@@ -87,7 +91,9 @@ public enum Secp256k1 {
     /// Turns a backend's bare (r, s) into a canonical `Signature`: s is folded into the lower half (n − s), then
     /// the recovery id is found by trial — the one whose recovered key is the backend's public key. Verifying by
     /// recovery, not by comparing bytes, is what makes non-deterministic signers (KMS) work.
-    public static func signature(r: UInt256, s: UInt256, digest: Bytes32, publicKey: PublicKey)
+    public static func signature(
+        r: UInt256, s: UInt256, digest: Bytes32, publicKey: PublicKey
+    )
         throws(Secp256k1Error) -> Signature
     {
         guard !r.isZero, !s.isZero, r < order, s < order else { throw .invalidSignature }

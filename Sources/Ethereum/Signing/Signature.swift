@@ -49,7 +49,8 @@ public struct Signature: Sendable, Hashable, CustomStringConvertible {
         case 27, 28: recoveryId = v - 27
         default: throw .invalidSignature
         }
-        try self.init(r: UInt256(bigEndian: array[0..<32])!, s: UInt256(bigEndian: array[32..<64])!, recoveryId: recoveryId)
+        try self.init(
+            r: UInt256(bigEndian: array[0..<32])!, s: UInt256(bigEndian: array[32..<64])!, recoveryId: recoveryId)
     }
 
     public var description: String { Hex.encode(rsv) }

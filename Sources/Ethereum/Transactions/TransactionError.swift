@@ -33,7 +33,9 @@ public struct TransactionError: Error, Sendable, Hashable, CustomStringConvertib
         case .empty: "typed transaction too short"
         case .malformed(let error): error.description
         case .invalidField(let name, let reason): "invalid transaction field \(name): \(reason)"
-        case .feesDoNotMatchType: "fee fields do not match the transaction type (gasPrice for types 0 and 1, maxFeePerGas and maxPriorityFeePerGas for type 2)"
+        case .feesDoNotMatchType:
+            "fee fields do not match the transaction type (gasPrice for types 0 and 1, "
+                + "maxFeePerGas and maxPriorityFeePerGas for type 2)"
         case .accessListOnLegacy: "legacy transactions cannot carry an access list"
         case .missingChainId: "typed transactions need a chain id"
         case .invalidSignature: "invalid transaction v, r, s values"

@@ -21,9 +21,13 @@ extension SignedTransaction {
         object["value"] = .string(transaction.value.hexQuantity)
         object["input"] = .string(Hex.encode(transaction.data))
         if transaction.type != .legacy {
-            object["accessList"] = .array(transaction.accessList.map { entry in
-                ["address": .string(entry.address.lowercaseHex), "storageKeys": .array(entry.storageKeys.map { .string($0.hex) })]
-            })
+            object["accessList"] = .array(
+                transaction.accessList.map { entry in
+                    [
+                        "address": .string(entry.address.lowercaseHex),
+                        "storageKeys": .array(entry.storageKeys.map { .string($0.hex) }),
+                    ]
+                })
         }
         switch (transaction.type, transaction.chainId) {
         case (.legacy, let chainId?): object["v"] = .string(signature.eip155V(chainId: chainId).hexQuantity)

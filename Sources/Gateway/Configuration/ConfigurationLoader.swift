@@ -4,7 +4,9 @@ import Yams
 /// Reads `gateway.yaml`, then lets the environment override any key (`SIGNER_GATEWAY_…`, see `ConfigurationKey`).
 /// Unknown keys are errors: a misspelt limit must not silently fall back to its default.
 public enum ConfigurationLoader {
-    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+    public static func load(
+        path: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    )
         throws(ConfigurationError) -> GatewayConfiguration
     {
         var configuration = GatewayConfiguration()
@@ -29,7 +31,9 @@ public enum ConfigurationLoader {
         return configuration
     }
 
-    public static func apply(yaml text: String, source: String, to configuration: inout GatewayConfiguration)
+    public static func apply(
+        yaml text: String, source: String, to configuration: inout GatewayConfiguration
+    )
         throws(ConfigurationError)
     {
         let document: Any?
@@ -43,14 +47,20 @@ public enum ConfigurationLoader {
         try flatten(document, prefix: "", source: source, into: &flattened)
         for (path, value) in flattened {
             guard let key = ConfigurationKeys.byPath[path] else {
-                let known = ConfigurationKeys.all.map(\.path).filter { $0.hasPrefix(path.split(separator: ".").first.map(String.init) ?? "") }
-                throw ConfigurationError("\(source): unknown key \"\(path)\"" + (known.isEmpty ? "" : " (known here: \(known.joined(separator: ", ")))"))
+                let known = ConfigurationKeys.all.map(\.path).filter {
+                    $0.hasPrefix(path.split(separator: ".").first.map(String.init) ?? "")
+                }
+                throw ConfigurationError(
+                    "\(source): unknown key \"\(path)\""
+                        + (known.isEmpty ? "" : " (known here: \(known.joined(separator: ", ")))"))
             }
             try key.apply(&configuration, value)
         }
     }
 
-    private static func flatten(_ node: Any, prefix: String, source: String, into output: inout [(String, String)])
+    private static func flatten(
+        _ node: Any, prefix: String, source: String, into output: inout [(String, String)]
+    )
         throws(ConfigurationError)
     {
         if let mapping = node as? [String: Any] {
@@ -69,6 +79,7 @@ public enum ConfigurationLoader {
     /// The effective configuration as `key = value` lines (secrets never appear in configuration values: files and
     /// environment references do).
     public static func describe(_ configuration: GatewayConfiguration) -> String {
-        ConfigurationKeys.all.map { key in "\(key.path) = \(key.current(configuration) ?? "(unset)")" }.joined(separator: "\n")
+        ConfigurationKeys.all.map { key in "\(key.path) = \(key.current(configuration) ?? "(unset)")" }.joined(
+            separator: "\n")
     }
 }

@@ -51,7 +51,8 @@ public struct GatewayConfiguration: Sendable {
             var settings = WebSocketNodeClient.Settings(endpoint: endpoint)
             settings.requestTimeout = .seconds(node.requestTimeoutSeconds)
             settings.backoff = Backoff(
-                initial: .milliseconds(node.reconnectInitialMilliseconds), maximum: .milliseconds(node.reconnectMaximumMilliseconds))
+                initial: .milliseconds(node.reconnectInitialMilliseconds),
+                maximum: .milliseconds(node.reconnectMaximumMilliseconds))
             settings.maximumMessageBytes = max(server.limits.maximumMessageBytes, 32 * 1024 * 1024)
             settings.trustRootsFile = node.caFile
             settings.pingInterval = .seconds(node.pingIntervalSeconds)

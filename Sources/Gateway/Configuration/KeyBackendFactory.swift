@@ -4,7 +4,9 @@ import Signers
 /// Configuration → key backends: the one place where a configured backend becomes a `KeyBackend`. A new backend
 /// type is a folder under `Sources/Signers/` and one case here.
 enum KeyBackendFactory {
-    static func backends(for wallet: GatewayConfiguration.WalletSettings, logger: Logger) throws(ConfigurationError)
+    static func backends(
+        for wallet: GatewayConfiguration.WalletSettings, logger: Logger
+    ) throws(ConfigurationError)
         -> [any KeyBackend]
     {
         var backends: [any KeyBackend] = []

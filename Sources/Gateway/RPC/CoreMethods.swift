@@ -71,12 +71,14 @@ public final class ChainIDCache: LocalMethods, Sendable {
     public var value: JSONValue? { cached.withLockedValue { $0 } }
 
     public var handlers: [String: MethodHandler] {
-        ["eth_chainId": { [self] _, _, reply in
-            if let value = cached.withLockedValue({ $0 }) { return reply(.success(value)) }
-            node.call(method: "eth_chainId", params: .array([])) { [self] result in
-                if case .success(let value) = result { cached.withLockedValue { $0 = value } }
-                reply(result.mapError(\.rpcError))
+        [
+            "eth_chainId": { [self] _, _, reply in
+                if let value = cached.withLockedValue({ $0 }) { return reply(.success(value)) }
+                node.call(method: "eth_chainId", params: .array([])) { [self] result in
+                    if case .success(let value) = result { cached.withLockedValue { $0 = value } }
+                    reply(result.mapError(\.rpcError))
+                }
             }
-        }]
+        ]
     }
 }

@@ -2,9 +2,11 @@ import JSON
 import JSONRPC
 
 /// Answers one method locally. `reply` runs exactly once, on any thread, possibly before the handler returns.
-public typealias MethodHandler = @Sendable (
-    _ request: RPCRequest, _ session: SessionContext, _ reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void
-) -> Void
+public typealias MethodHandler =
+    @Sendable (
+        _ request: RPCRequest, _ session: SessionContext,
+        _ reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void
+    ) -> Void
 
 /// A set of methods the gateway answers itself (subscriptions, chain id, the wallet). Anything not claimed by a
 /// set is proxied to the node unless its namespace is closed.

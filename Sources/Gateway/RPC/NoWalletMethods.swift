@@ -16,7 +16,10 @@ public struct NoWalletMethods: LocalMethods {
         var handlers: [String: MethodHandler] = ["eth_accounts": { _, _, reply in reply(.success(.array([]))) }]
         for method in Self.signingMethods {
             handlers[method] = { _, _, reply in
-                reply(.failure(.unauthorized("\(method): the gateway has no key backends configured, so it holds no accounts")))
+                reply(
+                    .failure(
+                        .unauthorized("\(method): the gateway has no key backends configured, so it holds no accounts"))
+                )
             }
         }
         return handlers

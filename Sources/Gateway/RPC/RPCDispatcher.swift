@@ -20,8 +20,10 @@ public final class RPCDispatcher: Sendable {
     private let policy: any AccessPolicy
     private let observer: any RequestObserver
 
-    public init(node: any NodeClient, methods: [any LocalMethods], limits: RPCLimits = RPCLimits(),
-                policy: any AccessPolicy = AllowEveryone(), observer: any RequestObserver = NoRequestObserver()) {
+    public init(
+        node: any NodeClient, methods: [any LocalMethods], limits: RPCLimits = RPCLimits(),
+        policy: any AccessPolicy = AllowEveryone(), observer: any RequestObserver = NoRequestObserver()
+    ) {
         self.node = node
         self.limits = limits
         self.policy = policy
@@ -38,7 +40,9 @@ public final class RPCDispatcher: Sendable {
     }
 
     /// Handles one message; `completion` receives the bytes to send back (`nil`: nothing, e.g. only notifications).
-    public func handle(_ message: RPCMessage, session: SessionContext, completion: @escaping @Sendable ([UInt8]?) -> Void) {
+    public func handle(
+        _ message: RPCMessage, session: SessionContext, completion: @escaping @Sendable ([UInt8]?) -> Void
+    ) {
         switch message {
         case .single(.invalid(let response)):
             completion(response.bytes)
@@ -51,7 +55,9 @@ public final class RPCDispatcher: Sendable {
 
     /// One request; `reply` gets the response (`nil` for a notification). The policy decides first, in this one
     /// place, before any method runs; the observer hears every answer.
-    public func dispatch(_ request: RPCRequest, session: SessionContext, reply: @escaping @Sendable (RPCResponse?) -> Void) {
+    public func dispatch(
+        _ request: RPCRequest, session: SessionContext, reply: @escaping @Sendable (RPCResponse?) -> Void
+    ) {
         let id = request.id
         let observer = self.observer
         let method = request.method
@@ -80,7 +86,9 @@ public final class RPCDispatcher: Sendable {
         !openInClosedNamespaces.contains(method) && closedNamespaces.contains { method.hasPrefix($0) }
     }
 
-    private func handleBatch(_ items: [RPCItem], session: SessionContext, completion: @escaping @Sendable ([UInt8]?) -> Void) {
+    private func handleBatch(
+        _ items: [RPCItem], session: SessionContext, completion: @escaping @Sendable ([UInt8]?) -> Void
+    ) {
         let collector = BatchCollector(count: items.count, limits: limits, completion: completion)
         for (index, item) in items.enumerated() {
             switch item {

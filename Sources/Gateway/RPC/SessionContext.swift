@@ -9,8 +9,10 @@ public struct SessionContext: Sendable {
     /// Who is calling (the dispatcher's policy decides on it).
     public let identity: Identity
 
-    public init(connectionID: UInt64, transport: Transport, sink: (any SubscriptionSink)?,
-                identity: Identity = .anonymous) {
+    public init(
+        connectionID: UInt64, transport: Transport, sink: (any SubscriptionSink)?,
+        identity: Identity = .anonymous
+    ) {
         self.connectionID = connectionID
         self.transport = transport
         self.sink = sink

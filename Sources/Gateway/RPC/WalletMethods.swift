@@ -1,8 +1,8 @@
 import Ethereum
 import JSON
 import JSONRPC
-import Signers
 import Node
+import Signers
 import Submission
 
 /// The account and signing methods, answered from the wallet: nothing here is ever proxied to the node, whose own
@@ -15,8 +15,10 @@ public struct WalletMethods: LocalMethods {
     let receipts: ReceiptSubscriptions
     let work: RequestWork
 
-    public init(wallet: Wallet, pipeline: SendPipeline, filler: TransactionFiller, node: any NodeClient,
-                receipts: ReceiptSubscriptions, work: RequestWork) {
+    public init(
+        wallet: Wallet, pipeline: SendPipeline, filler: TransactionFiller, node: any NodeClient,
+        receipts: ReceiptSubscriptions, work: RequestWork
+    ) {
         self.work = work
         self.wallet = wallet
         self.pipeline = pipeline
@@ -36,7 +38,9 @@ public struct WalletMethods: LocalMethods {
             "eth_sendTransaction": { [pipeline] request, session, reply in
                 do throws(RPCError) {
                     let params = try request.positionalParams()
-                    guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
+                    guard let first = params.first else {
+                        throw .invalidParams("missing value for required argument 0")
+                    }
                     let transaction = try TransactionRequest(json: first)
                     let key = try Self.idempotencyKey(params)
                     pipeline.send(transaction, idempotencyKey: key, connectionID: session.connectionID) { result in
@@ -50,10 +54,13 @@ public struct WalletMethods: LocalMethods {
                 do throws(RPCError) {
                     guard let sink = session.sink else { throw .notificationsNotSupported }
                     let params = try request.positionalParams()
-                    guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
+                    guard let first = params.first else {
+                        throw .invalidParams("missing value for required argument 0")
+                    }
                     let transaction = try TransactionRequest(json: first)
                     let key = try Self.idempotencyKey(params)
-                    let confirmations = UInt64(clamping: max(1, params.dropFirst().first?["confirmations"]?.int64Value ?? 1))
+                    let confirmations = UInt64(
+                        clamping: max(1, params.dropFirst().first?["confirmations"]?.int64Value ?? 1))
                     pipeline.send(transaction, idempotencyKey: key, connectionID: session.connectionID) { result in
                         switch result {
                         case .success(let signed):
@@ -77,10 +84,13 @@ public struct WalletMethods: LocalMethods {
             "eth_signTransaction": { [wallet, filler, node, work] request, _, reply in
                 do throws(RPCError) {
                     let params = try request.positionalParams()
-                    guard let first = params.first else { throw .invalidParams("missing value for required argument 0") }
+                    guard let first = params.first else {
+                        throw .invalidParams("missing value for required argument 0")
+                    }
                     let transactionRequest = try TransactionRequest(json: first)
                     guard wallet.account(for: transactionRequest.from) != nil else {
-                        throw .unauthorized("from address \(transactionRequest.from.checksummed) is not an account of this gateway")
+                        throw .unauthorized(
+                            "from address \(transactionRequest.from.checksummed) is not an account of this gateway")
                     }
                     // Everything given and a local key: answered on the connection's event loop, no hop.
                     if let transaction = try filler.fillNow(transactionRequest) {
@@ -93,7 +103,8 @@ public struct WalletMethods: LocalMethods {
                             var completed = transactionRequest
                             if completed.nonce == nil {
                                 // Not reserved: signing without sending does not consume the lane's nonce.
-                                let count = try await node.call("eth_getTransactionCount", [.string(completed.from.lowercaseHex), "pending"])
+                                let count = try await node.call(
+                                    "eth_getTransactionCount", [.string(completed.from.lowercaseHex), "pending"])
                                 completed.nonce = count.stringValue.flatMap { try? Hex.decodeQuantity($0) } ?? 0
                             }
                             let transaction = try await filler.fill(completed)
@@ -128,10 +139,13 @@ public struct WalletMethods: LocalMethods {
     }
 
     /// `signer_speedUpTransaction(hash)` / `signer_cancelTransaction(hash)`: what wallets offer for a pending
-    /// transaction — the same nonce with bumped fees (for cancel, a 0-value transfer to itself). Answers the new hash;
+    /// transaction — the same nonce with bumped fees (for cancel, a 0-value transfer to itself). Answers the new
+    /// hash;
     /// watchers of the old one are told `{"event":"replaced"}`.
-    static func replace(_ pipeline: SendPipeline, _ request: RPCRequest, _ kind: SendPipeline.ReplacementKind,
-                        reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+    static func replace(
+        _ pipeline: SendPipeline, _ request: RPCRequest, _ kind: SendPipeline.ReplacementKind,
+        reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void
+    ) {
         do throws(RPCError) {
             let params = try request.positionalParams()
             guard let text = params.first?.stringValue, let hash = try? Bytes32(hex: text) else {
@@ -153,9 +167,13 @@ public struct WalletMethods: LocalMethods {
     }
 
     static func account(_ value: JSONValue?, _ wallet: Wallet) throws(RPCError) -> Address {
-        guard let text = value?.stringValue else { throw .invalidParams("expected an account address (0x + 40 hex digits)") }
+        guard let text = value?.stringValue else {
+            throw .invalidParams("expected an account address (0x + 40 hex digits)")
+        }
         let address: Address
-        do { address = try Address(hex: text) } catch { throw .invalidParams("invalid account address \(text): \(error)") }
+        do { address = try Address(hex: text) } catch {
+            throw .invalidParams("invalid account address \(text): \(error)")
+        }
         guard wallet.account(for: address) != nil else {
             throw .unauthorized("account \(address.checksummed) is not an account of this gateway")
         }
@@ -165,10 +183,14 @@ public struct WalletMethods: LocalMethods {
     static let shuttingDown = RPCError.internalError("the gateway is shutting down; nothing was signed")
 
     /// Signs on this thread when the key is local, otherwise as request work; `completion` runs exactly once.
-    static func sign(_ wallet: Wallet, _ work: RequestWork, _ digest: Bytes32, _ address: Address,
-                     completion: @escaping @Sendable (Result<Signature, RPCError>) -> Void) {
+    static func sign(
+        _ wallet: Wallet, _ work: RequestWork, _ digest: Bytes32, _ address: Address,
+        completion: @escaping @Sendable (Result<Signature, RPCError>) -> Void
+    ) {
         do throws(SignerError) {
-            if let signature = try wallet.signNow(digest: digest, from: address) { return completion(.success(signature)) }
+            if let signature = try wallet.signNow(digest: digest, from: address) {
+                return completion(.success(signature))
+            }
         } catch {
             return completion(.failure(.internalError("signing failed: \(error.description)")))
         }
@@ -189,13 +211,17 @@ public struct WalletMethods: LocalMethods {
 
     /// `eth_sign(address, data)` and `personal_sign(data, address)`: EIP-191 over the bytes (hex), or over the
     /// UTF-8 text when the message is not hex (MetaMask accepts both).
-    static func signMessage(_ wallet: Wallet, _ work: RequestWork, _ request: RPCRequest, addressIndex: Int,
-                            reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+    static func signMessage(
+        _ wallet: Wallet, _ work: RequestWork, _ request: RPCRequest, addressIndex: Int,
+        reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void
+    ) {
         do throws(RPCError) {
             let params = try request.positionalParams()
             guard params.count >= 2 else { throw .invalidParams("expected a message and an address") }
             let address = try account(params[addressIndex], wallet)
-            guard let message = params[1 - addressIndex].stringValue else { throw .invalidParams("message must be a string") }
+            guard let message = params[1 - addressIndex].stringValue else {
+                throw .invalidParams("message must be a string")
+            }
             let bytes = (try? Hex.decode(message)) ?? Array(message.utf8)
             sign(wallet, work, PersonalMessage.hash(bytes), address) { reply($0.map { .string(Hex.encode($0.rsv)) }) }
         } catch {
@@ -204,15 +230,19 @@ public struct WalletMethods: LocalMethods {
     }
 
     /// `eth_signTypedData_v4(address, typedData)`; the document may come as an object or as a JSON string.
-    static func signTypedData(_ wallet: Wallet, _ work: RequestWork, _ request: RPCRequest,
-                              reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+    static func signTypedData(
+        _ wallet: Wallet, _ work: RequestWork, _ request: RPCRequest,
+        reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void
+    ) {
         do throws(RPCError) {
             let params = try request.positionalParams()
             guard params.count >= 2 else { throw .invalidParams("expected an address and a typed data document") }
             let address = try account(params[0], wallet)
             var document = params[1]
             if let text = document.stringValue {
-                guard let parsed = try? JSONParser.parse(text) else { throw .invalidParams("typed data string is not JSON") }
+                guard let parsed = try? JSONParser.parse(text) else {
+                    throw .invalidParams("typed data string is not JSON")
+                }
                 document = parsed
             }
             let digest: Bytes32

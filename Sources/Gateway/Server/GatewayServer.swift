@@ -52,9 +52,11 @@ public final class GatewayServer: Service {
     private let listening: EventLoopPromise<SocketAddress>
     private let connections = NIOLockedValueBox([ObjectIdentifier: any Channel]())
 
-    public init(settings: Settings, dispatcher: RPCDispatcher,
-                health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue),
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+    public init(
+        settings: Settings, dispatcher: RPCDispatcher,
+        health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) {
         self.settings = settings
         self.dispatcher = dispatcher
         self.health = health
@@ -80,9 +82,11 @@ public final class GatewayServer: Service {
         }
         let address = serverChannel.localAddress!
         listening.succeed(address)
-        logger.info("gateway listening", metadata: [
-            "server.address": "\(address)", "server.tls": "\(settings.tls != nil)",
-        ])
+        logger.info(
+            "gateway listening",
+            metadata: [
+                "server.address": "\(address)", "server.tls": "\(settings.tls != nil)",
+            ])
         await withGracefulShutdownHandler {
             try? await serverChannel.closeFuture.get()
         } onGracefulShutdown: {
@@ -126,8 +130,10 @@ public final class GatewayServer: Service {
         return try await bootstrap.bind(host: settings.host, port: settings.port).get()
     }
 
-    private func initializeConnection(_ channel: any Channel, sslContext: NIOSSLContext?, limits: ServerLimits,
-                                      rpcLimits: RPCLimits) throws {
+    private func initializeConnection(
+        _ channel: any Channel, sslContext: NIOSSLContext?, limits: ServerLimits,
+        rpcLimits: RPCLimits
+    ) throws {
         let key = ObjectIdentifier(channel)
         let admitted = connections.withLockedValue { open -> Bool in
             guard open.count < limits.maximumConnections else { return false }
@@ -135,7 +141,9 @@ public final class GatewayServer: Service {
             return true
         }
         guard admitted else {
-            logger.warning("connection refused: connection limit reached", metadata: ["server.max_connections": "\(limits.maximumConnections)"])
+            logger.warning(
+                "connection refused: connection limit reached",
+                metadata: ["server.max_connections": "\(limits.maximumConnections)"])
             channel.close(promise: nil)
             return
         }
@@ -146,8 +154,9 @@ public final class GatewayServer: Service {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
         }
         let settings = self.settings
-        let http = HTTPRPCHandler(dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits,
-                                  allowsOrigin: { settings.allows(origin: $0) }, health: health)
+        let http = HTTPRPCHandler(
+            dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits,
+            allowsOrigin: { settings.allows(origin: $0) }, health: health)
         let dispatcher = self.dispatcher
         let logger = self.logger
         let upgrader = NIOWebSocketServerUpgrader(
@@ -164,7 +173,8 @@ public final class GatewayServer: Service {
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
                             maxAccumulatedFrameSize: limits.maximumMessageBytes),
-                        WebSocketSessionHandler(dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits, logger: logger),
+                        WebSocketSessionHandler(
+                            dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits, logger: logger),
                     ])
                 }
             })
@@ -178,7 +188,9 @@ public final class GatewayServer: Service {
     }
 
     static func makeTLSContext(_ files: TLSFiles) throws -> NIOSSLContext {
-        let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain).map { NIOSSLCertificateSource.certificate($0) }
+        let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain).map {
+            NIOSSLCertificateSource.certificate($0)
+        }
         let key = try NIOSSLPrivateKey(file: files.privateKey, format: .pem)
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12

@@ -24,9 +24,11 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let connectionID = ConnectionIDs.make()
     private var state = State.idle
 
-    init(dispatcher: RPCDispatcher, limits: ServerLimits, rpcLimits: RPCLimits,
-         allowsOrigin: @escaping @Sendable (String?) -> Bool,
-         health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue)) {
+    init(
+        dispatcher: RPCDispatcher, limits: ServerLimits, rpcLimits: RPCLimits,
+        allowsOrigin: @escaping @Sendable (String?) -> Bool,
+        health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue)
+    ) {
         self.allowsOrigin = allowsOrigin
         self.dispatcher = dispatcher
         self.limits = limits
@@ -37,7 +39,9 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maximumHTTPBodyBytes {
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init),
+                length > limits.maximumHTTPBodyBytes
+            {
                 state = .rejecting(head)
             } else {
                 state = .collecting(head, context.channel.allocator.buffer(capacity: 0))
@@ -56,9 +60,10 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
             switch current {
             case .idle: break
             case .rejecting(let head):
-                respond(context: context, head: head, status: .payloadTooLarge,
-                        body: Array("content length too large (limit \(limits.maximumHTTPBodyBytes) bytes)\n".utf8),
-                        contentType: "text/plain")
+                respond(
+                    context: context, head: head, status: .payloadTooLarge,
+                    body: Array("content length too large (limit \(limits.maximumHTTPBodyBytes) bytes)\n".utf8),
+                    contentType: "text/plain")
             case .collecting(let head, var body):
                 route(context: context, head: head, body: body.readBytes(length: body.readableBytes) ?? [])
             }
@@ -68,8 +73,9 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func route(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
         guard allowsOrigin(head.headers.first(name: "origin")) else {
-            return respond(context: context, head: head, status: .forbidden,
-                           body: Array("origin not allowed (server.allowedOrigins)\n".utf8), contentType: "text/plain")
+            return respond(
+                context: context, head: head, status: .forbidden,
+                body: Array("origin not allowed (server.allowedOrigins)\n".utf8), contentType: "text/plain")
         }
         switch (head.method, path) {
         case (.POST, "/"):
@@ -78,14 +84,20 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
             let (healthy, detail) = health()
             var output = JSONWriter.bytes(detail)
             output.append(0x0A)
-            respond(context: context, head: head, status: healthy || path == "/health" ? .ok : .serviceUnavailable, body: output)
+            respond(
+                context: context, head: head, status: healthy || path == "/health" ? .ok : .serviceUnavailable,
+                body: output)
         case (.OPTIONS, _):
             respond(context: context, head: head, status: .noContent, body: [])
         case (_, "/"):
-            respond(context: context, head: head, status: .methodNotAllowed,
-                    body: Array("use POST for JSON-RPC over HTTP, or upgrade to a WebSocket\n".utf8), contentType: "text/plain")
+            respond(
+                context: context, head: head, status: .methodNotAllowed,
+                body: Array("use POST for JSON-RPC over HTTP, or upgrade to a WebSocket\n".utf8),
+                contentType: "text/plain")
         default:
-            respond(context: context, head: head, status: .notFound, body: Array("not found\n".utf8), contentType: "text/plain")
+            respond(
+                context: context, head: head, status: .notFound, body: Array("not found\n".utf8),
+                contentType: "text/plain")
         }
     }
 
@@ -106,8 +118,10 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8],
-                         contentType: String = "application/json") {
+    private func respond(
+        context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8],
+        contentType: String = "application/json"
+    ) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
@@ -121,9 +135,12 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let keepAlive = head.isKeepAlive && status != .payloadTooLarge
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil)
         if !body.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             if !keepAlive { context.close(promise: nil) }

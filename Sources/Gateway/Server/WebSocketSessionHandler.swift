@@ -175,8 +175,9 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         {
             let action = machine.outboundLimitExceeded()
             if case .close = action {
-                logger.warning("websocket client is not reading; disconnecting",
-                               metadata: ["connection.outbound_bytes": "\(buffered + bytes.count)"])
+                logger.warning(
+                    "websocket client is not reading; disconnecting",
+                    metadata: ["connection.outbound_bytes": "\(buffered + bytes.count)"])
             }
             perform(action)
             return

@@ -57,7 +57,8 @@ final class HeadsFeed: SubscriptionSink, Service {
                 }
             }
         }
-        // A service that returns ends the group: the feed's work may be done (an HTTP node), but it stays until shutdown.
+        // A service that returns ends the group: the feed's work may be done (an HTTP node), but it stays until
+        // shutdown.
         try? await gracefulShutdown()
     }
 

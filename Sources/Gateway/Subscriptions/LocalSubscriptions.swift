@@ -3,8 +3,9 @@ import JSONRPC
 
 /// Subscription kinds the gateway serves itself instead of sharing an upstream subscription.
 public protocol LocalSubscriptions: Sendable {
-    func subscribe(kind: String, params: [JSONValue], sink: any SubscriptionSink,
-                   reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void)
+    func subscribe(
+        kind: String, params: [JSONValue], sink: any SubscriptionSink,
+        reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void)
     /// `false` if `client` is not one of this connection's subscriptions here.
     func unsubscribe(client: String, connectionID: UInt64) -> Bool
     func connectionClosed(_ connectionID: UInt64)

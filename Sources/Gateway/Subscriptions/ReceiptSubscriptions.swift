@@ -33,8 +33,10 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
         self.tracker = tracker
     }
 
-    public func subscribe(kind: String, params: [JSONValue], sink: any SubscriptionSink,
-                          reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+    public func subscribe(
+        kind: String, params: [JSONValue], sink: any SubscriptionSink,
+        reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void
+    ) {
         let filter: Filter
         switch params.first {
         case nil, .null?:
@@ -44,12 +46,14 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
                 return reply(.failure(.invalidParams("transactionReceipts: expected {\"transactionHashes\": [...]}")))
             }
             guard list.count <= Self.maximumHashes else {
-                return reply(.failure(.invalidParams("transactionReceipts: at most \(Self.maximumHashes) transaction hashes")))
+                return reply(
+                    .failure(.invalidParams("transactionReceipts: at most \(Self.maximumHashes) transaction hashes")))
             }
             var hashes = Set<Bytes32>()
             for item in list {
                 guard let text = item.stringValue, let hash = try? Bytes32(hex: text) else {
-                    return reply(.failure(.invalidParams("transactionReceipts: transaction hashes must be 32-byte hex")))
+                    return reply(
+                        .failure(.invalidParams("transactionReceipts: transaction hashes must be 32-byte hex")))
                 }
                 hashes.insert(hash)
             }
@@ -78,9 +82,12 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
     public func startWatch(_ id: String, hash: Bytes32, sink: any SubscriptionSink) {
         sink.notify(subscription: id, result: ["event": "sent", "transactionHash": .string(hash.hex)])
         guard let known = tracker.knownReceipt(hash) else { return }
-        sink.notify(subscription: id, result: [
-            "event": "mined", "receipt": known.receipt, "blockNumber": .string(Hex.encodeQuantity(known.blockNumber)),
-        ])
+        sink.notify(
+            subscription: id,
+            result: [
+                "event": "mined", "receipt": known.receipt,
+                "blockNumber": .string(Hex.encodeQuantity(known.blockNumber)),
+            ])
         if known.confirmations > 0 {
             for confirmations in 1...known.confirmations {
                 handle(.confirmed(hash: hash, confirmations: confirmations, blockNumber: known.blockNumber), only: id)
@@ -114,14 +121,16 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
             for (id, subscription) in subscriptions {
                 switch subscription.filter {
                 case .watch(replaced, let confirmations):
-                    let moved = Subscription(connectionID: subscription.connectionID, sink: subscription.sink,
-                                             filter: .watch(replacement, confirmations: confirmations))
+                    let moved = Subscription(
+                        connectionID: subscription.connectionID, sink: subscription.sink,
+                        filter: .watch(replacement, confirmations: confirmations))
                     subscriptions[id] = moved
                     targets.append((id, moved))
                 case .hashes(var hashes) where hashes.contains(replaced):
                     hashes.insert(replacement)
-                    subscriptions[id] = Subscription(connectionID: subscription.connectionID, sink: subscription.sink,
-                                                     filter: .hashes(hashes))
+                    subscriptions[id] = Subscription(
+                        connectionID: subscription.connectionID, sink: subscription.sink,
+                        filter: .hashes(hashes))
                 default:
                     break
                 }
@@ -129,10 +138,12 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
             return targets
         }
         for (id, subscription) in targets {
-            subscription.sink.notify(subscription: id, result: [
-                "event": "replaced", "transactionHash": .string(replacement.hex),
-                "replacedTransactionHash": .string(replaced.hex),
-            ])
+            subscription.sink.notify(
+                subscription: id,
+                result: [
+                    "event": "replaced", "transactionHash": .string(replacement.hex),
+                    "replacedTransactionHash": .string(replaced.hex),
+                ])
         }
     }
 
@@ -149,9 +160,12 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
                 case .hashes(let hashes) where hashes.contains(hash):
                     subscription.sink.notify(subscription: id, result: .array([receipt]))
                 case .watch(let watched, _) where watched == hash:
-                    subscription.sink.notify(subscription: id, result: [
-                        "event": "mined", "receipt": receipt, "blockNumber": .string(Hex.encodeQuantity(blockNumber)),
-                    ])
+                    subscription.sink.notify(
+                        subscription: id,
+                        result: [
+                            "event": "mined", "receipt": receipt,
+                            "blockNumber": .string(Hex.encodeQuantity(blockNumber)),
+                        ])
                 default:
                     break
                 }
@@ -166,10 +180,13 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
             }
             for (id, subscription) in targets {
                 guard case .watch(_, let wanted) = subscription.filter, confirmations <= wanted else { continue }
-                subscription.sink.notify(subscription: id, result: [
-                    "event": "confirmation", "transactionHash": .string(hash.hex), "confirmations": .number(confirmations),
-                    "blockNumber": .string(Hex.encodeQuantity(blockNumber)),
-                ])
+                subscription.sink.notify(
+                    subscription: id,
+                    result: [
+                        "event": "confirmation", "transactionHash": .string(hash.hex),
+                        "confirmations": .number(confirmations),
+                        "blockNumber": .string(Hex.encodeQuantity(blockNumber)),
+                    ])
                 if confirmations == wanted { _ = subscriptions.withLock { $0.removeValue(forKey: id) } }
             }
         case .reorged(let hash):
@@ -177,7 +194,8 @@ public final class ReceiptSubscriptions: LocalSubscriptions {
                 subscriptions.filter { if case .watch(hash, _) = $0.value.filter { true } else { false } }
             }
             for (id, subscription) in targets {
-                subscription.sink.notify(subscription: id, result: ["event": "reorged", "transactionHash": .string(hash.hex)])
+                subscription.sink.notify(
+                    subscription: id, result: ["event": "reorged", "transactionHash": .string(hash.hex)])
             }
         }
     }

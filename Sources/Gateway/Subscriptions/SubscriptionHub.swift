@@ -22,7 +22,9 @@ extension SubscriptionSink {
 /// A `Service` so that resubscriptions the node refused are retried (with backoff) by children of its task group.
 public final class SubscriptionHub: Service, Sendable {
     /// geth's subscription kinds in the eth namespace (v1.16.5 added `transactionReceipts`).
-    public static let kinds: Set<String> = ["newHeads", "logs", "newPendingTransactions", "syncing", "transactionReceipts"]
+    public static let kinds: Set<String> = [
+        "newHeads", "logs", "newPendingTransactions", "syncing", "transactionReceipts",
+    ]
 
     private typealias Reply = @Sendable (Result<JSONValue, RPCError>) -> Void
 
@@ -50,7 +52,8 @@ public final class SubscriptionHub: Service, Sendable {
             await withGracefulShutdownHandler {
                 for await (key, failures) in retries {
                     group.addTask {
-                        guard (try? await Task.sleep(for: self.backoff.delay(afterFailures: failures - 1))) != nil else {
+                        guard (try? await Task.sleep(for: self.backoff.delay(afterFailures: failures - 1))) != nil
+                        else {
                             return
                         }
                         self.perform(self.state.withLockedValue { $0.machine.retry(key: key) })
@@ -66,8 +69,10 @@ public final class SubscriptionHub: Service, Sendable {
     // MARK: Client side
 
     /// `eth_subscribe(kind, params…)` from a connection. `reply` gets the client's new id once upstream confirmed.
-    public func subscribe(kind: String, params: [JSONValue], sink: any SubscriptionSink,
-                          reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+    public func subscribe(
+        kind: String, params: [JSONValue], sink: any SubscriptionSink,
+        reply: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void
+    ) {
         guard Self.kinds.contains(kind) else {
             reply(.failure(.unknownSubscription(kind)))
             return
@@ -77,7 +82,8 @@ public final class SubscriptionHub: Service, Sendable {
         let actions = state.withLockedValue { state in
             state.sinks[sink.connectionID] = sink
             state.pendingReplies[client] = (sink.connectionID, reply)
-            return state.machine.subscribe(key: key, params: [.string(kind)] + params, client: client, connection: sink.connectionID)
+            return state.machine.subscribe(
+                key: key, params: [.string(kind)] + params, client: client, connection: sink.connectionID)
         }
         perform(actions)
     }
@@ -144,7 +150,8 @@ public final class SubscriptionHub: Service, Sendable {
                                 key: key, attempt: attempt,
                                 error: .server("node answered eth_subscribe with \(other.typeName), not an id"))
                         case .failure(let error):
-                            return state.machine.upstreamSubscribeFailed(key: key, attempt: attempt, error: error.rpcError)
+                            return state.machine.upstreamSubscribeFailed(
+                                key: key, attempt: attempt, error: error.rpcError)
                         }
                     }
                     perform(next)
@@ -154,14 +161,17 @@ public final class SubscriptionHub: Service, Sendable {
                     perform(state.withLockedValue { $0.machine.upstreamUnsubscribed(key: key, attempt: attempt) })
                 }
             case .confirm(let connection, let client):
-                let (pending, sink) = state.withLockedValue { ($0.pendingReplies.removeValue(forKey: client), $0.sinks[connection]) }
+                let (pending, sink) = state.withLockedValue {
+                    ($0.pendingReplies.removeValue(forKey: client), $0.sinks[connection])
+                }
                 sink?.willAnnounce(subscription: client)
                 pending?.reply(.success(.string(client)))
             case .reject(_, let client, let error):
                 state.withLockedValue { $0.pendingReplies.removeValue(forKey: client) }?.reply(.failure(error))
             case .retryLater(let key, let failures):
-                logger.warning("node refused a subscription that clients still hold; retrying",
-                               metadata: ["subscription.key": "\(key)", "attempt": "\(failures)"])
+                logger.warning(
+                    "node refused a subscription that clients still hold; retrying",
+                    metadata: ["subscription.key": "\(key)", "attempt": "\(failures)"])
                 retryInput.yield((key, failures))
             }
         }

@@ -165,7 +165,9 @@ public struct SubscriptionMultiplexer<Connection: Hashable & Sendable>: Sendable
 
     /// Rejects the clients still waiting for a confirmation; clients confirmed earlier keep their ids and the
     /// channel waits idle, to be subscribed again on the next connection. A channel left empty is dropped.
-    private mutating func rejectWaitingAndIdle(_ key: SubscriptionKey, _ channel: Channel, _ error: RPCError) -> [Action] {
+    private mutating func rejectWaitingAndIdle(
+        _ key: SubscriptionKey, _ channel: Channel, _ error: RPCError
+    ) -> [Action] {
         var channel = channel
         var actions: [Action] = []
         for (client, member) in channel.members.sorted(by: { $0.key < $1.key }) where !member.confirmed {

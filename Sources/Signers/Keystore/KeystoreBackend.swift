@@ -1,6 +1,6 @@
 import Ethereum
-import JSON
 import Foundation
+import JSON
 import Logging
 import Synchronization
 
@@ -26,7 +26,8 @@ public final class KeystoreBackend: KeyBackend {
     public func accounts() async throws(SignerError) -> [Account] {
         let files: [String]
         do {
-            files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }.sorted()
+            files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }
+                .sorted()
         } catch {
             throw .configuration("cannot list keystore directory \(directory): \(error.localizedDescription)")
         }
@@ -41,8 +42,12 @@ public final class KeystoreBackend: KeyBackend {
                 let account = Account(publicKey: key.publicKey, backend: name, keyReference: file)
                 keys.withLock { $0[account.address] = (key, account) }
             } catch {
-                logger.warning("skipping keystore file", metadata: ["signer.backend": "\(name)", "keystore.file": "\(file)",
-                                                                    "error": "\(error)"])
+                logger.warning(
+                    "skipping keystore file",
+                    metadata: [
+                        "signer.backend": "\(name)", "keystore.file": "\(file)",
+                        "error": "\(error)",
+                    ])
             }
         }
         return keys.withLock { $0.values.map(\.account).sorted { $0.address < $1.address } }
@@ -61,15 +66,19 @@ public final class KeystoreBackend: KeyBackend {
     }
 
     /// Writes a new keystore file for `key` into `directory`; returns its path.
-    public static func write(_ key: PrivateKey, password: [UInt8], kdf: KeystoreFile.KDF = .standard,
-                             to directory: String) throws(SignerError) -> String {
+    public static func write(
+        _ key: PrivateKey, password: [UInt8], kdf: KeystoreFile.KDF = .standard,
+        to directory: String
+    ) throws(SignerError) -> String {
         let file = try KeystoreFile.encrypt(key, password: password, kdf: kdf)
         let path = (directory as NSString).appendingPathComponent(file.suggestedFileName)
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             let data = Data(JSONWriter.bytes(file.json))
-            guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600])
+            else {
                 throw SignerError.keystore("cannot create \(path)")
             }
         } catch let error as SignerError {

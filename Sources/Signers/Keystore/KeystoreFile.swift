@@ -35,7 +35,8 @@ public struct KeystoreFile: Sendable, Hashable {
             throw .keystore("unsupported cipher \(crypto["cipher"]?.stringValue ?? "none") (only aes-128-ctr)")
         }
         func hex(_ value: JSONValue?, _ name: String) throws(SignerError) -> [UInt8] {
-            guard let text = value?.stringValue, let bytes = try? Hex.decode(text.hasPrefix("0x") ? text : "0x" + text) else {
+            guard let text = value?.stringValue, let bytes = try? Hex.decode(text.hasPrefix("0x") ? text : "0x" + text)
+            else {
                 throw .keystore("\(name) is not hex")
             }
             return bytes
@@ -58,7 +59,9 @@ public struct KeystoreFile: Sendable, Hashable {
         case "scrypt":
             kdf = .scrypt(n: try integer("n"), r: try integer("r"), p: try integer("p"))
         case "pbkdf2":
-            guard params?["prf"]?.stringValue == "hmac-sha256" else { throw .keystore("pbkdf2 prf must be hmac-sha256") }
+            guard params?["prf"]?.stringValue == "hmac-sha256" else {
+                throw .keystore("pbkdf2 prf must be hmac-sha256")
+            }
             kdf = .pbkdf2(iterations: try integer("c"))
         case let other:
             throw .keystore("unsupported kdf \(other ?? "none")")
@@ -92,7 +95,9 @@ public struct KeystoreFile: Sendable, Hashable {
         var plaintext = try Self.aesCTR(key: Array(derived[0..<16]), iv: iv, input: ciphertext)
         defer { Self.wipe(&plaintext) }
         let key: PrivateKey
-        do { key = try PrivateKey(bytes: plaintext) } catch { throw .keystore("decrypted key is not a valid secp256k1 key") }
+        do { key = try PrivateKey(bytes: plaintext) } catch {
+            throw .keystore("decrypted key is not a valid secp256k1 key")
+        }
         if let address, address != key.address {
             throw .keystore("decrypted key belongs to \(key.address), not to the file's address \(address)")
         }
@@ -119,22 +124,27 @@ public struct KeystoreFile: Sendable, Hashable {
     // MARK: Encrypting
 
     /// Encrypts `key` under `password` with fresh random salt, IV and id.
-    public static func encrypt(_ key: PrivateKey, password: [UInt8], kdf: KDF = .standard) throws(SignerError) -> KeystoreFile {
+    public static func encrypt(
+        _ key: PrivateKey, password: [UInt8], kdf: KDF = .standard
+    ) throws(SignerError) -> KeystoreFile {
         var generator = SystemRandomNumberGenerator()
         let salt = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let iv = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let template = KeystoreFile(id: UUID().uuidString.lowercased(), address: key.address, kdf: kdf, salt: salt, iv: iv,
-                                    ciphertext: [], mac: [])
+        let template = KeystoreFile(
+            id: UUID().uuidString.lowercased(), address: key.address, kdf: kdf, salt: salt, iv: iv,
+            ciphertext: [], mac: [])
         var derived = try template.deriveKey(password: password)
         defer { wipe(&derived) }
         var secret = key.withUnsafeBytes { Array($0) }
         defer { wipe(&secret) }
         let ciphertext = try aesCTR(key: Array(derived[0..<16]), iv: iv, input: secret)
         let mac = Keccak256.hash(derived[16..<32] + ciphertext).bytes
-        return KeystoreFile(id: template.id, address: key.address, kdf: kdf, salt: salt, iv: iv, ciphertext: ciphertext, mac: mac)
+        return KeystoreFile(
+            id: template.id, address: key.address, kdf: kdf, salt: salt, iv: iv, ciphertext: ciphertext, mac: mac)
     }
 
-    private init(id: String, address: Address?, kdf: KDF, salt: [UInt8], iv: [UInt8], ciphertext: [UInt8], mac: [UInt8]) {
+    private init(id: String, address: Address?, kdf: KDF, salt: [UInt8], iv: [UInt8], ciphertext: [UInt8], mac: [UInt8])
+    {
         self.id = id
         self.address = address
         self.kdf = kdf
@@ -182,7 +192,8 @@ public struct KeystoreFile: Sendable, Hashable {
 
     static func aesCTR(key: [UInt8], iv: [UInt8], input: [UInt8]) throws(SignerError) -> [UInt8] {
         do {
-            let output = try AES._CTR.encrypt(input, using: SymmetricKey(data: key), nonce: AES._CTR.Nonce(nonceBytes: iv))
+            let output = try AES._CTR.encrypt(
+                input, using: SymmetricKey(data: key), nonce: AES._CTR.Nonce(nonceBytes: iv))
             return Array(output)
         } catch {
             throw .keystore("AES-128-CTR failed: \(error)")

@@ -18,7 +18,9 @@ public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws(SignerError) -> [UInt8] {
+    public func resolve(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(SignerError) -> [UInt8] {
         switch self {
         case .environment(let name):
             guard let value = environment[name] else { throw .configuration("environment variable \(name) is not set") }
