@@ -33,29 +33,15 @@ public struct ConfigurationKey: Sendable {
 }
 
 extension ConfigurationKey {
-    static func integer(
-        _ path: String, _ documentation: String, range: ClosedRange<Int>,
-        _ keyPath: any (WritableKeyPath<GatewayConfiguration, Int> & Sendable)
+    /// A whole number in `range` (`Int` or `UInt64` settings).
+    static func integer<Number: FixedWidthInteger & Sendable>(
+        _ path: String, _ documentation: String, range: ClosedRange<Number>,
+        _ keyPath: any (WritableKeyPath<GatewayConfiguration, Number> & Sendable)
     ) -> ConfigurationKey {
         ConfigurationKey(
             path: path, documentation: documentation,
             apply: { configuration, text throws(ConfigurationError) in
-                guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
-                    throw ConfigurationError(
-                        "\(path): \"\(text)\" is not a whole number in \(range.lowerBound)…\(range.upperBound)")
-                }
-                configuration[keyPath: keyPath] = value
-            }, current: { String($0[keyPath: keyPath]) })
-    }
-
-    static func unsigned(
-        _ path: String, _ documentation: String, range: ClosedRange<UInt64>,
-        _ keyPath: any (WritableKeyPath<GatewayConfiguration, UInt64> & Sendable)
-    ) -> ConfigurationKey {
-        ConfigurationKey(
-            path: path, documentation: documentation,
-            apply: { configuration, text throws(ConfigurationError) in
-                guard let value = UInt64(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+                guard let value = Number(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
                     throw ConfigurationError(
                         "\(path): \"\(text)\" is not a whole number in \(range.lowerBound)…\(range.upperBound)")
                 }
@@ -150,7 +136,7 @@ public enum ConfigurationKeys {
             path: "node.url",
             documentation:
                 "The node: ws:// or wss:// (subscriptions), or http:// or https://. Printed without its path "
-                    + "(API keys).",
+                + "(API keys).",
             apply: { configuration, text in configuration.node.url = text },
             current: { configuration in NodeEndpoint(url: configuration.node.url)?.redacted ?? "<invalid>" }),
         .integer(
@@ -204,15 +190,15 @@ public enum ConfigurationKeys {
         .integer(
             "send.signWindow", "Queued transactions of one address that may be signing at once.",
             range: 1...10_000, \.send.lane.signWindow),
-        .unsigned(
+        .integer(
             "send.rebroadcastEveryBlocks",
             "Accepted but unmined transactions are sent again every this many blocks (0: never).",
             range: 0...10_000, \.send.lane.rebroadcastEveryBlocks),
-        .unsigned(
+        .integer(
             "send.replaceAfterBlocks",
             "An accepted transaction unmined this many blocks is replaced with higher fees (0: never).",
             range: 0...100_000, \.send.lane.replaceAfterBlocks),
-        .unsigned(
+        .integer(
             "send.replacementBumpPercent", "How much a replacement raises both fees (at least geth's 10).",
             range: 10...1_000, \.send.replacementBumpPercent),
         ConfigurationKey(
@@ -225,7 +211,7 @@ public enum ConfigurationKeys {
                 }
                 configuration.send.maximumFeePerGas = value
             }, current: { $0.send.maximumFeePerGas?.decimalString ?? "" }),
-        .unsigned(
+        .integer(
             "receipts.confirmations", "Blocks deep a receipt is tracked (and reported) before it is final.",
             range: 1...1_000, \.receipts.confirmationDepth),
         ConfigurationKey(
