@@ -102,10 +102,21 @@ public final class GatewayServer: Service {
         for channel in open {
             channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
-        let deadline = ContinuousClock.now + .seconds(settings.drainSeconds)
-        while connectionCount > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+        // Wait for the last connection to close, or for the drain time: whichever signals first.
+        let eventLoop = open[0].eventLoop
+        let drained = eventLoop.makePromise(of: Void.self)
+        let done = NIOLockedValueBox(false)
+        let finish: @Sendable () -> Void = {
+            if done.withLockedValue({ done in
+                defer { done = true }; return !done
+            }) {
+                drained.succeed()
+            }
         }
+        EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: eventLoop).whenComplete { _ in finish() }
+        let timer = eventLoop.scheduleTask(in: .seconds(Int64(settings.drainSeconds))) { finish() }
+        try? await drained.futureResult.get()
+        timer.cancel()
         for channel in connections.withLockedValue({ Array($0.values) }) {
             try? await channel.close()
         }
