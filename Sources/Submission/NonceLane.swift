@@ -228,8 +228,7 @@ public struct NonceLane: Sendable {
             }
         }
         // An entry in flight to the node keeps its nonce, and so does every accepted one: nothing is numbered below.
-        var cursor = max(
-            nonce, floor, inFlight.map { $0.nonce + 1 } ?? 0, (accepted.keys.max() ?? 0) + (accepted.isEmpty ? 0 : 1))
+        var cursor = max(nonce, floor, inFlight.map { $0.nonce + 1 } ?? 0, accepted.keys.max().map { $0 + 1 } ?? 0)
         floor = 0
         for index in entries.indices {
             switch entries[index].state {

@@ -684,7 +684,8 @@ public final class SendPipeline: Service, Sendable {
             switch await node.call(method: "eth_getTransactionByHash", params: [.string(signed.hash.hex)]) {
             case .success(let found) where !found.isNull: return .accepted
             case .success: return .nonceTaken
-            case .failure(let lookup): return .noVerdict(mayHaveReachedNode: lookup.mayHaveReachedNode || true)
+            // The raw transaction was sent either way: a failed lookup proves nothing about it.
+            case .failure: return .noVerdict(mayHaveReachedNode: true)
             }
         case .nonceOccupied:
             return .nonceTaken

@@ -14,6 +14,8 @@ import Testing
         var keystore: String { directory + "/keystore" }
         var journal: String { directory + "/journal.sqlite" }
         var from: String { key.address.lowercaseHex }
+        /// A 1-wei transfer to itself, everything else left for the gateway to fill.
+        var transfer: String { #"{"from":"\#(from)","to":"\#(from)","value":"0x1"}"# }
 
         init() throws {
             directory =
@@ -75,7 +77,7 @@ import Testing
         _ = try await gateway.waitForExit(timeout: .seconds(20))
         gateway = try setup.gateway(port: port, node: node)  // same journal
         defer { gateway.stop() }
-        let sent = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
+        let sent = try await Self.send(port, setup.transfer)
         let hash = try #require(sent["result"] as? String, "\(sent)")
         #expect(try await Self.waitMined([hash], node: node).isEmpty, "the address is stopped: \(gateway.diagnostics)")
     }
@@ -92,7 +94,7 @@ import Testing
         _ = try await node.call("devnode_setMinerTip", #"["0x174876e800"]"#)
         var hashes: [String] = []
         for _ in 0..<8 {
-            let sent = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
+            let sent = try await Self.send(port, setup.transfer)
             hashes.append(try #require(sent["result"] as? String, "\(sent)"))
         }
         // The node forgets every pending transaction (a restart without its pool, an eviction).
@@ -117,7 +119,7 @@ import Testing
                 "SIGNER_GATEWAY_SEND_REPLACE_AFTER_BLOCKS": "3", "SIGNER_GATEWAY_SEND_REPLACEMENT_BUMP_PERCENT": "300",
             ])
         defer { gateway.stop() }
-        let sent = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
+        let sent = try await Self.send(port, setup.transfer)
         let original = try #require(sent["result"] as? String, "\(sent)")
         // The nonce is mined — by the replacement, not the original.
         var mined = "0x0"
@@ -143,7 +145,7 @@ import Testing
                 "SIGNER_GATEWAY_NODE_PING_INTERVAL_SECONDS": "1", "SIGNER_GATEWAY_LOGGING_LEVEL": "info",
             ])
         defer { gateway.stop() }
-        _ = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
+        _ = try await Self.send(port, setup.transfer)
         kill(node.pid, SIGSTOP)  // half-open: the TCP connection stays up, nothing answers
         _ = try? await gateway.waitForLine(timeout: .seconds(15)) { $0.contains("did not answer a ping") }
         kill(node.pid, SIGCONT)
@@ -153,7 +155,7 @@ import Testing
         // Once reconnected, sends go through again (until then they are refused with -32603: nothing was sent).
         var sent: [String: Any] = [:]
         _ = try await eventually(timeout: .seconds(30), every: .milliseconds(200)) {
-            sent = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
+            sent = try await Self.send(port, setup.transfer)
             return sent["result"] is String
         }
         let hash = try #require(sent["result"] as? String, "\(sent)")
@@ -170,7 +172,7 @@ import Testing
         let first = try setup.gateway(port: port, node: node)
         var hashes: [String] = []
         for _ in 0..<6 {
-            let sent = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
+            let sent = try await Self.send(port, setup.transfer)
             hashes.append(try #require(sent["result"] as? String, "\(sent)"))
         }
         kill(first.pid, SIGKILL)
@@ -185,7 +187,7 @@ import Testing
         // C finishes the recovery; every hash a client got is mined, and the next send takes the next nonce.
         let third = try setup.gateway(port: port, node: node)
         defer { third.stop() }
-        let next = try await Self.send(port, #"{"from":"\#(setup.from)","to":"\#(setup.from)","value":"0x1"}"#)
+        let next = try await Self.send(port, setup.transfer)
         let nextHash = try #require(next["result"] as? String, "\(next)")
         let missing = try await Self.waitMined(hashes + [nextHash], node: node)
         #expect(missing.isEmpty, "not mined: \(missing) \(third.diagnostics)")

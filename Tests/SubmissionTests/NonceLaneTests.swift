@@ -106,8 +106,7 @@ extension NonceLaneTests {
         #expect(lane.next == 13)
         // The old signature of request 3 (nonce 12) arrives late: ignored, never submitted.
         #expect(lane.signed(3, token: requests[2].attempt, requests[2].signed) == [])
-        var driver = LaneDriver(lane: lane, token: 0)
-        driver.token = nil
+        var driver = LaneDriver(lane: lane)
         _ = driver.apply(driver.lane.submissionAnswered(1, token: Self.headToken(actionsBefore: requests), .accepted))
         let three = resigned[0], four = resigned[1]
         #expect(
@@ -161,8 +160,6 @@ extension NonceLaneTests {
 
     @Test func noVerdictResendsTheSameBytesAndNeverRenumbersThem() {
         var driver = Self.signedLane(next: 0, count: 2)
-        let head = driver.lane
-        _ = head
         var actions = driver.answer(1, .noVerdict(mayHaveReachedNode: true))
         guard case .retrySubmit(1, let token, 1)? = actions.first else { Issue.record("\(actions)"); return }
         actions = driver.apply(driver.lane.retryDue(1, token: token))

@@ -17,7 +17,7 @@ import Testing
 
     struct Harness {
         let node = ScriptedNode()
-        let journal = InMemoryJournal()
+        let journal: InMemoryJournal
         let wallet: Wallet
         let pipeline: SendPipeline
         let replaced = Recorded<(Bytes32, Bytes32)>()
@@ -30,6 +30,7 @@ import Testing
         ) async {
             var logger = Logger(label: "test")
             logger.logLevel = .critical
+            self.journal = journal
             wallet = Wallet(backends: [backend], settings: walletSettings, logger: logger)
             await wallet.refresh()
             var observers = SendPipeline.Observers()
@@ -38,11 +39,9 @@ import Testing
             pipeline = SendPipeline(
                 wallet: wallet, node: node, filler: TransactionFiller(node: node), journal: journal,
                 settings: settings, observers: observers, logger: logger)
-            self.journalOverride = journal
         }
 
-        private let journalOverride: InMemoryJournal
-        var records: [JournalRecord] { journalOverride.all }
+        var records: [JournalRecord] { journal.all }
 
         static func fastSettings() -> SendPipeline.Settings {
             var settings = SendPipeline.Settings()
@@ -146,7 +145,7 @@ import Testing
             guard method == "eth_sendRawTransaction", lost.withLock({ $0 }) else { return nil }
             lost.withLock { $0 = false }
             journal.failWrites = true  // the disk fills up right after the first, unanswered, broadcast
-            _ = harness.node  // the node did get the bytes:
+            _ = harness.node.answerByDefault(method, params)  // the node took the bytes; its answer is lost
             return .failure(.connectionLost)
         }
         try await harness.running {
@@ -154,6 +153,7 @@ import Testing
             // The retry sends the same bytes without rewriting the journal; the node had them: "already known".
             guard case .success(let signed) = result else { Issue.record("\(result)"); return }
             #expect(signed.transaction.nonce == 0)
+            #expect(harness.node.calls("eth_sendRawTransaction").count == 2)  // the same bytes, once more
         }
     }
 

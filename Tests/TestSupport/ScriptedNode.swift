@@ -63,7 +63,7 @@ public final class ScriptedNode: NodeClient, Sendable {
             if case .success = answer, method == "eth_sendRawTransaction" { accept(params) }
             return completion(answer)
         }
-        completion(defaultAnswer(method, params))
+        completion(answerByDefault(method, params))
     }
 
     private func accept(_ params: JSONValue) {
@@ -76,7 +76,8 @@ public final class ScriptedNode: NodeClient, Sendable {
         }
     }
 
-    private func defaultAnswer(_ method: String, _ params: JSONValue) -> Result<JSONValue, NodeError> {
+    /// What the default node answers (and does): a script can let the node act and then lose its answer.
+    public func answerByDefault(_ method: String, _ params: JSONValue) -> Result<JSONValue, NodeError> {
         switch method {
         case "eth_chainId": return .success(.string(Hex.encodeQuantity(chainID)))
         case "eth_estimateGas": return .success("0x5208")

@@ -28,8 +28,3 @@ public struct AllowEveryone: AccessPolicy {
 public protocol RequestObserver: Sendable {
     func answered(method: String, error: RPCError?)
 }
-
-public struct NoRequestObserver: RequestObserver {
-    public init() {}
-    public func answered(method: String, error: RPCError?) {}
-}

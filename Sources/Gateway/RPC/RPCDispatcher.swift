@@ -18,11 +18,12 @@ public final class RPCDispatcher: Sendable {
     private let methodSets: [any LocalMethods]
     private let limits: RPCLimits
     private let policy: any AccessPolicy
-    private let observer: any RequestObserver
+    /// `nil` until metrics land: the per-request path then pays nothing for it.
+    private let observer: (any RequestObserver)?
 
     public init(
         node: any NodeClient, methods: [any LocalMethods], limits: RPCLimits = RPCLimits(),
-        policy: any AccessPolicy = AllowEveryone(), observer: any RequestObserver = NoRequestObserver()
+        policy: any AccessPolicy = AllowEveryone(), observer: (any RequestObserver)? = nil
     ) {
         self.node = node
         self.limits = limits
@@ -64,10 +65,10 @@ public final class RPCDispatcher: Sendable {
         let respond: @Sendable (Result<JSONValue, RPCError>) -> Void = { outcome in
             switch outcome {
             case .success(let result):
-                observer.answered(method: method, error: nil)
+                observer?.answered(method: method, error: nil)
                 reply(id.map { RPCResponse(id: $0, result: result) })
             case .failure(let error):
-                observer.answered(method: method, error: error)
+                observer?.answered(method: method, error: error)
                 reply(id.map { RPCResponse(id: $0, error: error) })
             }
         }
