@@ -89,7 +89,7 @@ struct DevNodeProcess {
         let installer = Process()
         installer.executableURL = URL(fileURLWithPath: install)
         try installer.run()
-        installer.waitUntilExit()
+        while installer.isRunning { try await Task.sleep(for: .milliseconds(50)) }  // not waitUntilExit: see stop()
         guard installer.terminationStatus == 0 else { throw ValidationError("Tools/devnode/install.sh failed") }
 
         let process = Process()

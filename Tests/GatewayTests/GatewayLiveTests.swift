@@ -27,7 +27,7 @@ import FoundationNetworking
         let node = try await Devnode.start(blockTimeMilliseconds: 200)
         let gateway = try await LiveGateway.start(node: node)
         defer { node.stop() }
-        let clients = try ClientScenario.start(
+        let clients = try await ClientScenario.start(
             "fanout.py", ["--url", gateway.url, "--connections", "50", "--heads", "3"])
         var maximumNodeSubscriptions = 0
         var maximumClientSubscriptions = 0
@@ -69,7 +69,7 @@ import FoundationNetworking
     @Test func subscriptionsSurviveANodeRestartUnderTheirIDs() async throws {
         var node = try await Devnode.start(blockTimeMilliseconds: 150)
         let gateway = try await LiveGateway.start(node: node)
-        let watcher = try ClientScenario.start(
+        let watcher = try await ClientScenario.start(
             "watch_heads.py", ["--url", gateway.url, "--subscriptions", "2", "--max-seconds", "60"])
         func heads() -> [(id: String, number: Int)] {
             watcher.stdoutLines.compactMap { line in
@@ -111,10 +111,10 @@ import FoundationNetworking
         let node = try await Devnode.start(blockTimeMilliseconds: 200)
         let gateway = try await LiveGateway.start(node: node) { $0.server.limits.maximumOutboundBytes = 1 << 20 }
         defer { node.stop() }
-        let watcher = try ClientScenario.start(
+        let watcher = try await ClientScenario.start(
             "watch_heads.py", ["--url", gateway.url, "--subscriptions", "1", "--max-seconds", "60"])
         _ = try await watcher.waitForLine { $0.hasPrefix("HEAD ") }
-        let slow = try ClientScenario.start(
+        let slow = try await ClientScenario.start(
             "slow_reader.py", ["--url", gateway.url, "--batches", "400", "--hold-seconds", "8"])
         _ = try await slow.waitForLine(timeout: .seconds(60)) { $0.hasPrefix("SENT ") }
         // The slow client still holds its socket; the server must have dropped it.

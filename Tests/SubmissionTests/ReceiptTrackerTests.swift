@@ -90,7 +90,7 @@ import Testing
             tracker.newHead(chain.add(2, "a2", parent: "a1", receipts: [transaction]))
             tracker.newHead(chain.add(3, "a3", parent: "a2"))
             tracker.newHead(chain.add(4, "a4", parent: "a3"))
-            #expect(await eventually { events.withLock { $0 } == ["mined@2"] })
+            #expect(await eventually { events.withLock { $0 } == ["mined@2"] }, "\(events.withLock { $0 })")
             // Blocks 2…4 are replaced by b2…b5 (the transaction lands in b4); only the new tip is announced.
             _ = chain.add(2, "b2", parent: "a1")
             _ = chain.add(3, "b3", parent: "b2")

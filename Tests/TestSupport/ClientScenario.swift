@@ -10,8 +10,8 @@ public enum ClientScenario {
     }
 
     /// Starts a scenario without waiting (for streaming scenarios such as watch_heads.py).
-    public static func start(_ script: String, _ arguments: [String]) throws -> ManagedProcess {
-        let python = try PythonTools.python(.clients)
+    public static func start(_ script: String, _ arguments: [String]) async throws -> ManagedProcess {
+        let python = try await PythonTools.python(.clients)
         return try ManagedProcess(
             name: script, executable: python,
             arguments: [Repository.path("Tools/clients/scenarios/\(script)")] + arguments)
@@ -20,7 +20,7 @@ public enum ClientScenario {
     public static func run(
         _ script: String, _ arguments: [String], timeout: Duration = .seconds(120)
     ) async throws -> Outcome {
-        let process = try start(script, arguments)
+        let process = try await start(script, arguments)
         let exitCode = try await process.waitForExit(timeout: timeout)
         let resultLine = process.stdoutLines.last { $0.hasPrefix("RESULT ") }
         let result = resultLine.flatMap {

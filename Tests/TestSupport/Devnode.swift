@@ -18,7 +18,7 @@ public final class Devnode: Sendable {
         blockTimeMilliseconds: Int = 0, port: Int = 0, chainID: UInt64 = 1337,
         fund: [String] = []
     ) async throws -> Devnode {
-        let python = try PythonTools.python(.devnode)
+        let python = try await PythonTools.python(.devnode)
         var arguments = [
             Repository.path("Tools/devnode/devnode.py"), "--port", String(port), "--chain-id", String(chainID),
             "--block-time-ms", String(blockTimeMilliseconds),
@@ -51,7 +51,7 @@ public final class Devnode: Sendable {
 
     /// A fresh node (new chain) on the same port, as after a node restart.
     public func restarted() async throws -> Devnode {
-        stop()
+        await process.stopAndWait()
         return try await Devnode.start(blockTimeMilliseconds: blockTimeMilliseconds, port: port, chainID: chainID)
     }
 

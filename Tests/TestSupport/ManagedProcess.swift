@@ -89,17 +89,29 @@ public final class ManagedProcess: Sendable {
         return process.terminationStatus
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited within `grace`. Never `waitUntilExit()`: on Linux it spins a run
-    /// loop, for ever if the child is never reaped.
+    /// SIGTERM now, SIGKILL if it has not exited within `grace`; returns at once (for `defer` and `deinit`). The
+    /// escalation waits on a Dispatch thread, never on the cooperative pool: a blocked pool thread stalls every test.
+    /// Never `waitUntilExit()`: on Linux it spins a run loop, for ever if the child is never reaped.
     public func stop(grace: Duration = .seconds(5)) {
         guard process.isRunning else { return }
         kill(pid, SIGTERM)
+        let pid = pid
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(grace.components.seconds * 1000))) {
+            [process] in
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`, and returns once the process is gone (before reusing its port or files).
+    public func stopAndWait(grace: Duration = .seconds(5)) async {
+        guard process.isRunning else { return }
+        kill(pid, SIGTERM)
         var deadline = ContinuousClock.now + grace
-        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         guard process.isRunning else { return }
         kill(pid, SIGKILL)
         deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
     /// The last lines of both streams, for failure messages.
