@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // libsecp256k1 from Debian (`libsecp256k1-dev`): all signing and recovery.
@@ -39,16 +40,46 @@ let package = Package(
         // Pure JSON-RPC 2.0 models and the geth-compatible error vocabulary.
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: strict),
 
-        // Key backends behind `protocol KeyBackend`, and the wallet that routes an address to its backend.
+        // Key backends behind `protocol KeyBackend`, the wallet that routes an address to its backend, and the
+        // keystore backend. Backends that link or load something heavy are targets of their own, in folders here.
         .target(
             name: "Signers",
             dependencies: [
                 "Ethereum", "JSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["PKCS11", "AWSKMS"],
+            swiftSettings: strict
+        ),
+        // The PKCS#11 header (Debian `libp11-kit-dev`); the module itself is loaded with dlopen at run time.
+        .systemLibrary(name: "CPKCS11", providers: [.apt(["libp11-kit-dev"])]),
+        // PKCS#11 tokens: AWS CloudHSM, SoftHSM2, any HSM with a PKCS#11 module.
+        // AWS KMS: JSON 1.1 over AsyncHTTPClient, signed with our SigV4.
+        .target(
+            name: "SignersAWSKMS",
+            dependencies: [
+                "Ethereum", "JSON", "Signers",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Signers/AWSKMS",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SignersPKCS11",
+            dependencies: [
+                "CPKCS11", "Ethereum", "Signers",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Signers/PKCS11",
             swiftSettings: strict
         ),
         // The send pipeline: nonce lanes, filling, ordered submission, receipts, the journal.
@@ -82,7 +113,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "JSON", "JSONRPC", "Ethereum", "Node", "Signers", "Submission",
+                "JSON", "JSONRPC", "Ethereum", "Node", "Signers", "SignersAWSKMS", "SignersPKCS11", "Submission",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

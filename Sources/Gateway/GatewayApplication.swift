@@ -34,7 +34,7 @@ public struct GatewayApplication: Sendable {
         let hub = SubscriptionHub(node: node, logger: logger)
         let chainID = ChainIDCache(node: node)
 
-        let backends = extraBackends + (try KeyBackendFactory.backends(for: configuration.wallet, logger: logger))
+        let backends = extraBackends + (try KeyBackendFactory.backends(for: configuration.allBackends, logger: logger))
         var walletSettings = configuration.wallet.settings
         walletSettings.refreshInterval = .seconds(configuration.wallet.refreshSeconds)
         let wallet = Wallet(backends: backends, settings: walletSettings, logger: logger)

@@ -5,6 +5,7 @@ public struct SignerError: Error, Sendable, Hashable, CustomStringConvertible {
         case backendUnavailable(String)
         case rejected(String)
         case invalidSignature(String)
+        case invalidPublicKey(String)
         case configuration(String)
         case keystore(String)
     }
@@ -19,8 +20,16 @@ public struct SignerError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func rejected(_ detail: String) -> SignerError { .init(.rejected(detail)) }
     /// The backend answered with a signature that does not verify against the account's public key.
     public static func invalidSignature(_ detail: String) -> SignerError { .init(.invalidSignature(detail)) }
+    /// A key the backend lists is not a usable secp256k1 public key.
+    public static func invalidPublicKey(_ detail: String) -> SignerError { .init(.invalidPublicKey(detail)) }
     public static func configuration(_ detail: String) -> SignerError { .init(.configuration(detail)) }
     public static func keystore(_ detail: String) -> SignerError { .init(.keystore(detail)) }
+
+    /// A mistake only the operator can fix (a wrong PIN, a missing module): at start it stops the gateway.
+    public var isConfiguration: Bool {
+        if case .configuration = kind { return true }
+        return false
+    }
 
     public var isPermanent: Bool {
         if case .backendUnavailable = kind { return false }
@@ -34,6 +43,7 @@ public struct SignerError: Error, Sendable, Hashable, CustomStringConvertible {
         case .backendUnavailable: "backend_unavailable"
         case .rejected: "rejected"
         case .invalidSignature: "invalid_signature"
+        case .invalidPublicKey: "invalid_public_key"
         case .configuration: "configuration"
         case .keystore: "keystore"
         }
@@ -45,6 +55,7 @@ public struct SignerError: Error, Sendable, Hashable, CustomStringConvertible {
         case .backendUnavailable(let detail): "key backend unavailable: \(detail)"
         case .rejected(let detail): "key backend refused to sign: \(detail)"
         case .invalidSignature(let detail): "key backend returned an invalid signature: \(detail)"
+        case .invalidPublicKey(let detail): "key backend returned an unusable public key: \(detail)"
         case .configuration(let detail): "key backend configuration: \(detail)"
         case .keystore(let detail): "keystore: \(detail)"
         }

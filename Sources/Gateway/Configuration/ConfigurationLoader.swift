@@ -24,6 +24,11 @@ public enum ConfigurationLoader {
                 try key.apply(&configuration, value)
             }
         }
+        // The `keystore.*` keys become the entry named "keystore", so that one override convention covers all.
+        configuration.backends = configuration.allBackends
+        configuration.wallet.keystoreDirectory = nil
+        configuration.wallet.keystorePassword = nil
+        try BackendConfigurationLoader.applyEnvironment(environment, to: &configuration.backends)
         if let tls = configuration.server.tls, tls.certificateChain.isEmpty || tls.privateKey.isEmpty {
             throw ConfigurationError("server.tls: give both certificate and privateKey, or neither")
         }
@@ -42,7 +47,11 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigurationError("\(source): not valid YAML: \(error)")
         }
-        guard let document else { return }  // an empty file: all defaults
+        guard var document else { return }  // an empty file: all defaults
+        if var mapping = document as? [String: Any], let backends = mapping.removeValue(forKey: "backends") {
+            configuration.backends += try BackendConfigurationLoader.entries(from: backends, source: source)
+            document = mapping
+        }
         var flattened: [(String, String)] = []
         try flatten(document, prefix: "", source: source, into: &flattened)
         for (path, value) in flattened {
@@ -79,7 +88,7 @@ public enum ConfigurationLoader {
     /// The effective configuration as `key = value` lines (secrets never appear in configuration values: files and
     /// environment references do).
     public static func describe(_ configuration: GatewayConfiguration) -> String {
-        ConfigurationKeys.all.map { key in "\(key.path) = \(key.current(configuration) ?? "(unset)")" }.joined(
-            separator: "\n")
+        (ConfigurationKeys.all.map { key in "\(key.path) = \(key.current(configuration) ?? "(unset)")" }
+            + BackendConfigurationLoader.describe(configuration.allBackends)).joined(separator: "\n")
     }
 }

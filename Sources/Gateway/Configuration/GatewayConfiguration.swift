@@ -11,6 +11,8 @@ public struct GatewayConfiguration: Sendable {
     public var node = NodeSettings()
     public var logLevel: Logger.Level = .info
     public var wallet = WalletSettings()
+    /// The key backends (`backends:`), besides the keystore the `keystore.*` keys name (see `allBackends`).
+    public var backends: [BackendConfiguration] = []
     /// SQLite file of the send journal; `:memory:` keeps it in memory (nothing survives a restart).
     public var journalPath = "signer-gateway-journal.sqlite"
     public var filler = TransactionFiller.Settings()

@@ -18,6 +18,13 @@ public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// `env:NAME` when that variable is set now, else nil (optional secrets such as an AWS session token).
+    public static func environmentIfSet(
+        _ name: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> SecretReference? {
+        environment[name] == nil ? nil : .environment(name)
+    }
+
     public func resolve(
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(SignerError) -> [UInt8] {

@@ -1,0 +1,312 @@
+import CPKCS11
+import Ethereum
+import Logging
+import NIOPosix
+import Signers
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Keys in a PKCS#11 token: AWS CloudHSM (Client SDK 5), SoftHSM2, any HSM with a PKCS#11 module. Private keys
+/// never leave the token; the gateway asks it for `CKM_ECDSA` over a 32-byte digest and turns the raw r ‖ s into a
+/// canonical signature by recovery (REFERENCE §4).
+///
+/// Sessions are opened once and reused, key handles are cached (a lookup per signature is what held another signer to
+/// about 1 tx/s on CloudHSM), and every blocking C call runs on this backend's own threads, one per session.
+public final class PKCS11Backend: KeyBackend {
+    public struct Settings: Sendable, Hashable {
+        /// The module to `dlopen` (CloudHSM: `/opt/cloudhsm/lib/libcloudhsm_pkcs11.so`).
+        public var modulePath: String
+        /// The token, by label (slot ids are not stable).
+        public var tokenLabel: String
+        /// The user PIN, by reference (CloudHSM: `<crypto user>:<password>`).
+        public var pin: SecretReference
+        /// Which secp256k1 private keys are accounts: `CKA_LABEL` glob patterns (`signer-*`) and hex `CKA_ID`s.
+        /// Both empty: every secp256k1 private key on the token.
+        public var keyLabels: [String] = []
+        public var keyIDs: [[UInt8]] = []
+        /// Sessions, and threads: signatures in flight at once.
+        public var sessions = 4
+        /// How often a transient fault (`CKR_DEVICE_ERROR`, CloudHSM's answer when throttled) is retried.
+        public var retries = 4
+        public var retryDelay: Duration = .milliseconds(50)
+
+        public init(modulePath: String, tokenLabel: String, pin: SecretReference) {
+            self.modulePath = modulePath
+            self.tokenLabel = tokenLabel
+            self.pin = pin
+        }
+    }
+
+    /// Where a key is on the token, so that it can be found again after the sessions are reopened.
+    private struct Key: Sendable {
+        let account: Account
+        let id: [UInt8]
+        let label: String?
+        var handle: CK_OBJECT_HANDLE?
+    }
+
+    private struct Sessions {
+        var module: PKCS11Module?
+        var slot: CK_SLOT_ID?
+        var idle: [CK_SESSION_HANDLE] = []
+        /// Bumped when the sessions are found dead: sessions of an older generation are closed, not reused.
+        var generation = 0
+    }
+
+    public let name: String
+    private let settings: Settings
+    private let logger: Logger
+    private let threads: NIOThreadPool
+    private let sessions = Mutex(Sessions())
+    private let keys = Mutex<[Address: Key]>([:])
+
+    public init(name: String, settings: Settings, logger: Logger) {
+        self.name = name
+        self.settings = settings
+        self.logger = logger
+        self.threads = NIOThreadPool(numberOfThreads: max(1, settings.sessions))
+        threads.start()
+    }
+
+    deinit {
+        threads.shutdownGracefully { _ in }
+        let idle = sessions.withLock { state in (state.module, state.idle) }
+        for session in idle.1 { idle.0?.closeSession(session) }
+    }
+
+    // MARK: Accounts
+
+    public func accounts() async throws(SignerError) -> [Account] {
+        let found = try await withSession { module, session throws(PKCS11Error) in
+            try self.findKeys(module, session)
+        }
+        keys.withLock { keys in
+            keys = Dictionary(found.map { ($0.account.address, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        return found.map(\.account).sorted { $0.address < $1.address }
+    }
+
+    private func findKeys(_ module: PKCS11Module, _ session: CK_SESSION_HANDLE) throws(PKCS11Error) -> [Key] {
+        let privateKeys = try module.findObjects(
+            session,
+            [
+                .ulong(CK_ATTRIBUTE_TYPE(CKA_CLASS), CK_ULONG(CKO_PRIVATE_KEY)),
+                .ulong(CK_ATTRIBUTE_TYPE(CKA_KEY_TYPE), CK_ULONG(CKK_EC)),
+            ])
+        var found: [Key] = []
+        for handle in privateKeys {
+            guard let parameters = try module.attribute(session, handle, CK_ATTRIBUTE_TYPE(CKA_EC_PARAMS)),
+                PublicKeyEncodings.isSecp256k1(parameters: parameters)
+            else { continue }
+            let id = try module.attribute(session, handle, CK_ATTRIBUTE_TYPE(CKA_ID)) ?? []
+            let label = try module.attribute(session, handle, CK_ATTRIBUTE_TYPE(CKA_LABEL)).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            guard isSelected(id: id, label: label) else { continue }
+            let reference = label.map { "label:\($0)" } ?? "id:\(Hex.encode(id))"
+            guard let point = try publicPoint(module, session, privateKey: handle, id: id, label: label) else {
+                logger.warning(
+                    "skipping PKCS#11 key without a public key object",
+                    metadata: ["signer.backend": "\(name)", "pkcs11.key": "\(reference)"])
+                continue
+            }
+            do {
+                let publicKey = try PublicKeyEncodings.publicKey(ecPoint: point)
+                let account = Account(publicKey: publicKey, backend: name, keyReference: reference)
+                found.append(Key(account: account, id: id, label: label, handle: handle))
+            } catch {
+                logger.warning(
+                    "skipping PKCS#11 key", metadata: ["signer.backend": "\(name)", "pkcs11.key": "\(reference)",
+                        "error": "\(error)"])
+            }
+        }
+        return found
+    }
+
+    private func isSelected(id: [UInt8], label: String?) -> Bool {
+        if settings.keyLabels.isEmpty && settings.keyIDs.isEmpty { return true }
+        if settings.keyIDs.contains(id) { return true }
+        guard let label else { return false }
+        return settings.keyLabels.contains { fnmatch($0, label, 0) == 0 }
+    }
+
+    /// The public point: on the private key when the token keeps it there, else on the public key object with the
+    /// same `CKA_ID` (or label, when the key has no id).
+    private func publicPoint(
+        _ module: PKCS11Module, _ session: CK_SESSION_HANDLE, privateKey: CK_OBJECT_HANDLE, id: [UInt8],
+        label: String?
+    ) throws(PKCS11Error) -> [UInt8]? {
+        if let point = try module.attribute(session, privateKey, CK_ATTRIBUTE_TYPE(CKA_EC_POINT)) { return point }
+        var template: [PKCS11Attribute] = [.ulong(CK_ATTRIBUTE_TYPE(CKA_CLASS), CK_ULONG(CKO_PUBLIC_KEY))]
+        if !id.isEmpty {
+            template.append(.bytes(CK_ATTRIBUTE_TYPE(CKA_ID), id))
+        } else if let label {
+            template.append(.bytes(CK_ATTRIBUTE_TYPE(CKA_LABEL), Array(label.utf8)))
+        } else {
+            return nil
+        }
+        guard let publicKey = try module.findObjects(session, template).first else { return nil }
+        return try module.attribute(session, publicKey, CK_ATTRIBUTE_TYPE(CKA_EC_POINT))
+    }
+
+    // MARK: Signing
+
+    public func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature {
+        guard keys.withLock({ $0[account.address] }) != nil else { throw .unknownAccount(account.address.checksummed) }
+        let raw = try await withSession { module, session throws(PKCS11Error) in
+            let handle = try self.handle(for: account.address, module, session)
+            return try module.signECDSA(session, key: handle, digest: digest)
+        }
+        do {
+            let (r, s) = try Secp256k1.parseCompact(raw)
+            return try Secp256k1.signature(r: r, s: s, digest: digest, publicKey: account.publicKey)
+        } catch {
+            throw .invalidSignature("\(name): \(raw.count)-byte CKM_ECDSA answer: \(error)")
+        }
+    }
+
+    /// The cached handle, or the key found again by id or label (after the sessions were reopened).
+    private func handle(for address: Address, _ module: PKCS11Module, _ session: CK_SESSION_HANDLE)
+        throws(PKCS11Error) -> CK_OBJECT_HANDLE
+    {
+        guard let key = keys.withLock({ $0[address] }) else {
+            throw PKCS11Error(function: "find key", code: CK_RV(CKR_KEY_HANDLE_INVALID))
+        }
+        if let handle = key.handle { return handle }
+        var template: [PKCS11Attribute] = [.ulong(CK_ATTRIBUTE_TYPE(CKA_CLASS), CK_ULONG(CKO_PRIVATE_KEY))]
+        if !key.id.isEmpty {
+            template.append(.bytes(CK_ATTRIBUTE_TYPE(CKA_ID), key.id))
+        } else if let label = key.label {
+            template.append(.bytes(CK_ATTRIBUTE_TYPE(CKA_LABEL), Array(label.utf8)))
+        }
+        guard let handle = try module.findObjects(session, template).first else {
+            throw PKCS11Error(function: "C_FindObjects", code: CK_RV(CKR_KEY_HANDLE_INVALID))
+        }
+        keys.withLock { $0[address]?.handle = handle }
+        return handle
+    }
+
+    // MARK: Sessions
+
+    /// Runs `body` on one of this backend's threads with a logged-in session, retrying transient faults with
+    /// backoff and reopening the sessions (and finding the keys again) when the token has lost them.
+    private func withSession<T: Sendable>(
+        _ body: @escaping @Sendable (PKCS11Module, CK_SESSION_HANDLE) throws(PKCS11Error) -> T
+    ) async throws(SignerError) -> T {
+        var attempt = 0
+        while true {
+            let outcome: Result<T, PKCS11Error>
+            do {
+                outcome = try await threads.runIfActive { () throws(SignerError) -> Result<T, PKCS11Error> in
+                    let (module, session, generation) = try self.checkOut()
+                    do throws(PKCS11Error) {
+                        let value = try body(module, session)
+                        self.checkIn(session, generation: generation, healthy: true)
+                        return .success(value)
+                    } catch {
+                        self.checkIn(session, generation: generation, healthy: error.disposition != .reopen)
+                        return .failure(error)
+                    }
+                }
+            } catch let error as SignerError {
+                throw error
+            } catch {
+                throw .backendUnavailable("\(name): its threads are shut down")
+            }
+            switch outcome {
+            case .success(let value):
+                return value
+            case .failure(let error):
+                attempt += 1
+                switch error.disposition {
+                case .permanent:
+                    throw .rejected("\(name): \(error)")
+                case .reopen where attempt <= settings.retries:
+                    logger.warning(
+                        "PKCS#11 sessions lost; reopening",
+                        metadata: ["signer.backend": "\(name)", "error": "\(error)"])
+                    reopen()
+                case .retry where attempt <= settings.retries:
+                    let delay = settings.retryDelay * (1 << min(attempt - 1, 6))
+                    try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
+                default:
+                    throw .backendUnavailable("\(name): \(error) (after \(attempt) tries)")
+                }
+            }
+        }
+    }
+
+    /// A session of the current generation: an idle one, or a new one logged in. Loads the module and finds the
+    /// token on first use, so that a missing module or token is an error naming this backend.
+    private func checkOut() throws(SignerError) -> (PKCS11Module, CK_SESSION_HANDLE, Int) {
+        let (module, slot, idle, generation) = try sessions.withLock { state throws(SignerError) in
+            if state.module == nil { state.module = try PKCS11Module.load(path: settings.modulePath) }
+            return (state.module!, state.slot, state.idle.popLast(), state.generation)
+        }
+        if let idle { return (module, idle, generation) }
+        let session: CK_SESSION_HANDLE
+        do throws(PKCS11Error) {
+            let found: CK_SLOT_ID
+            if let slot { found = slot } else { found = try findSlot(module) }
+            session = try module.openSession(slot: found)
+        } catch {
+            throw unavailable(error)
+        }
+        var pin = try settings.pin.resolve()
+        defer { for index in pin.indices { pin[index] = 0 } }
+        do throws(PKCS11Error) {
+            try module.login(session, pin: pin)
+        } catch {
+            module.closeSession(session)
+            let pinCodes = [CKR_PIN_INCORRECT, CKR_PIN_LEN_RANGE, CKR_PIN_LOCKED, CKR_USER_PIN_NOT_INITIALIZED]
+            if pinCodes.map({ CK_RV($0) }).contains(error.code) {
+                throw .configuration("\(name): the PIN was refused (\(error.name))")
+            }
+            throw unavailable(error)
+        }
+        return (module, session, generation)
+    }
+
+    /// A fault while opening: retryable unless it is one only the operator can fix.
+    private func unavailable(_ error: PKCS11Error) -> SignerError {
+        error.disposition == .permanent ? .configuration("\(name): \(error)") : .backendUnavailable("\(name): \(error)")
+    }
+
+    private func findSlot(_ module: PKCS11Module) throws(PKCS11Error) -> CK_SLOT_ID {
+        guard let slot = try module.slot(tokenLabel: settings.tokenLabel) else {
+            // Permanent (not "token not present", which means reopen): the label is wrong, or the token is gone.
+            throw PKCS11Error(function: "no token labelled \"\(settings.tokenLabel)\" (tokens: "
+                + module.tokenLabels().map { "\"\($0)\"" }.joined(separator: ", ") + ")", code: CK_RV(CKR_SLOT_ID_INVALID))
+        }
+        sessions.withLock { $0.slot = slot }
+        return slot
+    }
+
+    private func checkIn(_ session: CK_SESSION_HANDLE, generation: Int, healthy: Bool) {
+        let module = sessions.withLock { state -> PKCS11Module? in
+            guard healthy, generation == state.generation else { return state.module }
+            state.idle.append(session)
+            return nil
+        }
+        module?.closeSession(session)
+    }
+
+    /// Forgets every session and cached handle: the next call opens, logs in and finds the keys afresh.
+    private func reopen() {
+        let (module, idle) = sessions.withLock { state in
+            state.generation += 1
+            state.slot = nil
+            defer { state.idle = [] }
+            return (state.module, state.idle)
+        }
+        for session in idle { module?.closeSession(session) }
+        keys.withLock { keys in
+            for address in keys.keys { keys[address]?.handle = nil }
+        }
+    }
+}
