@@ -53,33 +53,43 @@ public final class Wallet: Service, Sendable {
     }
 
     /// Lists every backend's accounts. A backend that fails keeps its previous accounts (an outage must not make
-    /// addresses vanish mid-flight); the first address wins when two backends hold the same key.
+    /// addresses vanish mid-flight). Returns what the operator must fix: a backend's configuration error (a wrong
+    /// PIN, an unknown key) or an address two backends hold (which one would sign is not a choice to make silently;
+    /// the first keeps it until the configuration is fixed).
     @discardableResult
-    public func refresh() async -> [Address] {
+    public func refresh() async -> [SignerError] {
         var fresh: [Address: (account: Account, backend: any KeyBackend)] = [:]
         var failed: Set<String> = []
+        var problems: [SignerError] = []
         for backend in backends {
             do {
-                for account in try await backend.accounts() where fresh[account.address] == nil {
+                for account in try await backend.accounts() {
+                    if let holder = fresh[account.address] {
+                        problems.append(
+                            .configuration(
+                                "address \(account.address.checksummed) is held by both \(holder.backend.name) "
+                                    + "and \(backend.name); remove the key from one of them"))
+                        continue
+                    }
                     fresh[account.address] = (account, backend)
                 }
             } catch {
                 failed.insert(backend.name)
+                if error.isConfiguration { problems.append(error) }
                 logger.warning(
                     "cannot list accounts", metadata: ["signer.backend": "\(backend.name)", "error": "\(error)"])
             }
         }
-        let addresses = accountsByAddress.withLock { current in
+        accountsByAddress.withLock { current in
             for (address, entry) in current where failed.contains(entry.account.backend) && fresh[address] == nil {
                 fresh[address] = entry
             }
             current = fresh
-            return current.keys.sorted()
         }
         refreshed.store(true, ordering: .releasing)
         // `nil` from now on: later waiters return at once.
         for waiter in refreshWaiters.withLock({ $0.take() }) ?? [] { waiter.resume() }
-        return addresses
+        return problems
     }
 
     public var addresses: [Address] { accountsByAddress.withLock { $0.keys.sorted() } }
@@ -157,8 +167,10 @@ public final class Wallet: Service, Sendable {
         return try entry.backend.signNow(digest: digest, for: entry.account)
     }
 
+    /// The first refresh decides whether the gateway may start: a configuration problem stops it with a message
+    /// naming the backend (better than running without the keys). Later problems are logged; an outage is not one.
     public func run() async throws {
-        await refresh()
+        if let problem = await refresh().first { throw problem }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.settings.refreshInterval) }
             guard !Task.isCancelled && !Task.isShuttingDownGracefully else { break }

@@ -9,10 +9,11 @@ import Testing
     @Test func routesEachAddressToTheBackendThatHoldsIt() async throws {
         let first = PrivateKey.random(), second = PrivateKey.random()
         let backendA = InMemoryBackend(name: "a", keys: [first])
-        let backendB = InMemoryBackend(name: "b", keys: [second, first])  // duplicate: the first backend wins
+        let backendB = InMemoryBackend(name: "b", keys: [second])
         let wallet = Wallet(
             backends: [backendA, backendB], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        #expect(Set(await wallet.refresh()) == [first.address, second.address])
+        #expect(await wallet.refresh().isEmpty)
+        #expect(Set(wallet.addresses) == [first.address, second.address])
         #expect(wallet.account(for: first.address)?.backend == "a")
         #expect(wallet.account(for: second.address)?.backend == "b")
         let digest = Keccak256.hash([1])
@@ -43,8 +44,25 @@ import Testing
         let wallet = Wallet(
             backends: [Flaky(inner: InMemoryBackend(name: "flaky", keys: [key]), failing: { await toggle.failing })],
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        #expect(await wallet.refresh() == [key.address])
+        #expect(await wallet.refresh().isEmpty)
+        #expect(wallet.addresses == [key.address])
         await toggle.set(true)
-        #expect(await wallet.refresh() == [key.address])
+        #expect(await wallet.refresh().isEmpty)  // an outage is no configuration problem
+        #expect(wallet.addresses == [key.address])
+    }
+
+    @Test func anAddressHeldByTwoBackendsStopsTheStartNamingBoth() async throws {
+        let shared = PrivateKey.random()
+        let wallet = Wallet(
+            backends: [InMemoryBackend(name: "hsm", keys: [shared]), InMemoryBackend(name: "kms", keys: [shared])],
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        do {
+            try await wallet.run()
+            Issue.record("the wallet started with one address in two backends")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains(shared.address.checksummed) && text.contains("hsm") && text.contains("kms"), "\(text)")
+        }
+        #expect(wallet.account(for: shared.address)?.backend == "hsm")
     }
 }
