@@ -175,7 +175,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SignersTests",
-            dependencies: ["Signers", "Ethereum", "JSON", "TestSupport"],
+            dependencies: ["Signers", "SignersPKCS11", "SignersAWSKMS", "Ethereum", "JSON", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -33,6 +33,13 @@ public final class ManagedProcess: Sendable {
             let data = handle.availableData
             if data.isEmpty {
                 handle.readabilityHandler = nil
+                output.withLock { output in
+                    if let rest = output.partial[stream], !rest.isEmpty {
+                        if stream == "stdout" { output.stdout.append(rest) } else { output.stderr.append(rest) }
+                    }
+                    output.partial[stream] = nil
+                    output.ended.insert(stream)
+                }
                 return
             }
             let text = String(decoding: data, as: UTF8.self)
@@ -85,7 +92,12 @@ public final class ManagedProcess: Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        try await Task.sleep(for: .milliseconds(50))  // drain the pipes
+        // The pipes may still hold the last output: wait for both to reach end of file (bounded, in case a
+        // grandchild holds them open).
+        let drained = ContinuousClock.now + .seconds(5)
+        while output.withLock({ $0.ended.count }) < 2 && ContinuousClock.now < drained {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         return process.terminationStatus
     }
 
@@ -127,9 +139,10 @@ public final class ManagedProcess: Sendable {
 /// Lines collected from a child's pipes (written by the pipe handlers, read by the test).
 private final class OutputBuffer: @unchecked Sendable {
     private let lock = NSLock()
-    private var state: (stdout: [String], stderr: [String], partial: [String: String]) = ([], [], [:])
+    typealias State = (stdout: [String], stderr: [String], partial: [String: String], ended: Set<String>)
+    private var state: State = ([], [], [:], [])
 
-    func withLock<R>(_ body: (inout (stdout: [String], stderr: [String], partial: [String: String])) -> R) -> R {
+    func withLock<R>(_ body: (inout State) -> R) -> R {
         lock.lock()
         defer { lock.unlock() }
         return body(&state)

@@ -7,6 +7,7 @@ public enum PythonTools {
     public enum Tool: String, Sendable {
         case devnode = "Tools/devnode"
         case clients = "Tools/clients"
+        case kms = "Tools/kms"
     }
 
     /// One install per tool and test process; every other caller awaits the same one. Nothing here blocks a thread:

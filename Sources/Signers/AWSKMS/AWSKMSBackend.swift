@@ -161,6 +161,8 @@ public final class AWSKMSBackend: KeyBackend {
             if error.isRetryable { throw .backendUnavailable("\(name): \(subject): \(error)") }
             switch error.type {
             case "NotFoundException":
+                // At signing the key was deleted (or never held): this account, not the backend, is the problem.
+                if operation == "Sign", let key { throw .unknownAccount("\(key) (\(name): KMS has no such key)") }
                 throw .configuration("\(name): \(subject): no such key (\(error))")
             case "DisabledException", "KMSInvalidStateException", "AccessDeniedException", "KeyUnavailableException":
                 throw .rejected("\(name): \(subject): \(error)")

@@ -203,7 +203,11 @@ public final class PKCS11Backend: KeyBackend {
             let outcome: Result<T, PKCS11Error>
             do {
                 outcome = try await threads.runIfActive { () throws(SignerError) -> Result<T, PKCS11Error> in
-                    let (module, session, generation) = try self.checkOut()
+                    let (module, session, generation): (PKCS11Module, CK_SESSION_HANDLE, Int)
+                    switch try self.checkOut() {
+                    case .failure(let error): return .failure(error)
+                    case .success(let checkedOut): (module, session, generation) = checkedOut
+                    }
                     do throws(PKCS11Error) {
                         let value = try body(module, session)
                         self.checkIn(session, generation: generation, healthy: true)
@@ -230,7 +234,7 @@ public final class PKCS11Backend: KeyBackend {
                     logger.warning(
                         "PKCS#11 sessions lost; reopening",
                         metadata: ["signer.backend": "\(name)", "error": "\(error)"])
-                    reopen()
+                    await reopen(reinitialize: error.code == CK_RV(CKR_CRYPTOKI_NOT_INITIALIZED))
                 case .retry where attempt <= settings.retries:
                     let delay = settings.retryDelay * (1 << min(attempt - 1, 6))
                     try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
@@ -242,20 +246,26 @@ public final class PKCS11Backend: KeyBackend {
     }
 
     /// A session of the current generation: an idle one, or a new one logged in. Loads the module and finds the
-    /// token on first use, so that a missing module or token is an error naming this backend.
-    private func checkOut() throws(SignerError) -> (PKCS11Module, CK_SESSION_HANDLE, Int) {
+    /// token on first use, so that a missing module or token is an error naming this backend. Throws what only the
+    /// operator can fix; returns a transient fault (device error, module finalised) for the retry loop.
+    private func checkOut() throws(SignerError) -> Result<(PKCS11Module, CK_SESSION_HANDLE, Int), PKCS11Error> {
         let (module, slot, idle, generation) = try sessions.withLock { state throws(SignerError) in
             if state.module == nil { state.module = try PKCS11Module.load(path: settings.modulePath) }
             return (state.module!, state.slot, state.idle.popLast(), state.generation)
         }
-        if let idle { return (module, idle, generation) }
+        if let idle { return .success((module, idle, generation)) }
         let session: CK_SESSION_HANDLE
         do throws(PKCS11Error) {
-            let found: CK_SLOT_ID
-            if let slot { found = slot } else { found = try findSlot(module) }
+            var found = slot
+            if found == nil { found = try findSlot(module) }
+            guard let found else {
+                // The label is wrong, or the token is gone: the operator's to fix.
+                throw PKCS11Error.noToken(settings.tokenLabel, present: module.tokenLabels())
+            }
             session = try module.openSession(slot: found)
         } catch {
-            throw unavailable(error)
+            guard error.disposition != .permanent else { throw .configuration("\(name): \(error)") }
+            return .failure(error)
         }
         var pin = try settings.pin.resolve()
         defer { for index in pin.indices { pin[index] = 0 } }
@@ -267,24 +277,24 @@ public final class PKCS11Backend: KeyBackend {
             if pinCodes.map({ CK_RV($0) }).contains(error.code) {
                 throw .configuration("\(name): the PIN was refused (\(error.name))")
             }
-            throw unavailable(error)
+            guard error.disposition != .permanent else { throw .configuration("\(name): \(error)") }
+            return .failure(error)
         }
-        return (module, session, generation)
+        return .success((module, session, generation))
     }
 
-    /// A fault while opening: retryable unless it is one only the operator can fix.
-    private func unavailable(_ error: PKCS11Error) -> SignerError {
-        error.disposition == .permanent ? .configuration("\(name): \(error)") : .backendUnavailable("\(name): \(error)")
-    }
-
-    private func findSlot(_ module: PKCS11Module) throws(PKCS11Error) -> CK_SLOT_ID {
-        guard let slot = try module.slot(tokenLabel: settings.tokenLabel) else {
-            // Permanent (not "token not present", which means reopen): the label is wrong, or the token is gone.
-            throw PKCS11Error(function: "no token labelled \"\(settings.tokenLabel)\" (tokens: "
-                + module.tokenLabels().map { "\"\($0)\"" }.joined(separator: ", ") + ")", code: CK_RV(CKR_SLOT_ID_INVALID))
+    /// The token's slot, or nil when no token has the label. A module may rescan its tokens on every listing
+    /// (SoftHSM reads its token directory; hot-plug HSMs), so a token briefly missing from one listing is looked
+    /// for twice more before it counts as absent.
+    private func findSlot(_ module: PKCS11Module) throws(PKCS11Error) -> CK_SLOT_ID? {
+        for pass in 0..<3 {
+            if pass > 0 { usleep(10_000) }  // on this backend's own threads, never the cooperative pool
+            if let slot = try module.slot(tokenLabel: settings.tokenLabel) {
+                sessions.withLock { $0.slot = slot }
+                return slot
+            }
         }
-        sessions.withLock { $0.slot = slot }
-        return slot
+        return nil
     }
 
     private func checkIn(_ session: CK_SESSION_HANDLE, generation: Int, healthy: Bool) {
@@ -296,17 +306,22 @@ public final class PKCS11Backend: KeyBackend {
         module?.closeSession(session)
     }
 
-    /// Forgets every session and cached handle: the next call opens, logs in and finds the keys afresh.
-    private func reopen() {
+    /// Forgets every session and cached handle: the next call opens, logs in and finds the keys afresh. A module
+    /// that was finalised under us is initialised again. The C calls run on this backend's threads.
+    private func reopen(reinitialize: Bool) async {
         let (module, idle) = sessions.withLock { state in
             state.generation += 1
             state.slot = nil
             defer { state.idle = [] }
             return (state.module, state.idle)
         }
-        for session in idle { module?.closeSession(session) }
         keys.withLock { keys in
             for address in keys.keys { keys[address]?.handle = nil }
+        }
+        guard let module else { return }
+        try? await threads.runIfActive {
+            for session in idle { module.closeSession(session) }
+            if reinitialize { try? module.initialize() }
         }
     }
 }

@@ -55,11 +55,21 @@ final class PKCS11Module: @unchecked Sendable {
             throw .configuration("\(path): C_GetFunctionList failed")
         }
         functions = list
+        do throws(PKCS11Error) {
+            try initialize()
+        } catch {
+            throw .configuration("\(path): \(error)")
+        }
+    }
+
+    /// `C_Initialize` for multi-threaded use; again after the module was finalised under us (a vendor's client
+    /// daemon restarted, another part of the process called `C_Finalize`). Already initialised is fine.
+    func initialize() throws(PKCS11Error) {
         var arguments = CK_C_INITIALIZE_ARGS()
         arguments.flags = CK_FLAGS(CKF_OS_LOCKING_OK)
-        let initialised = withUnsafeMutablePointer(to: &arguments) { list.pointee.C_Initialize!($0) }
-        guard initialised == CKR_OK || initialised == CKR_CRYPTOKI_ALREADY_INITIALIZED else {
-            throw .configuration("\(path): \(PKCS11Error(function: "C_Initialize", code: initialised))")
+        let code = withUnsafeMutablePointer(to: &arguments) { functions.pointee.C_Initialize!($0) }
+        guard code == CKR_OK || code == CKR_CRYPTOKI_ALREADY_INITIALIZED else {
+            throw PKCS11Error(function: "C_Initialize", code: code)
         }
     }
 
