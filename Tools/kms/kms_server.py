@@ -24,8 +24,8 @@ Patches to stock moto 5.2.5 (see README.md, "Why the patches"):
                MessageType, or a RAW message over 4096 bytes -> ValidationException.
   GetPublicKey answers KeySpec (moto: only CustomerMasterKeySpec) and KeyId as the key ARN,
                like AWS; null fields are left out.
-  HTTP         200 answers to TrentService.* say Content-Type application/x-amz-json-1.1 (moto:
-               text/html); an unsigned TrentService request -> 400 MissingAuthenticationTokenException
+  HTTP         JSON answers to TrentService.* (200s and JSON errors) say Content-Type
+               application/x-amz-json-1.1 (moto: text/html, application/json); an unsigned TrentService request -> 400 MissingAuthenticationTokenException
                (moto: 500), an unknown TrentService operation -> 400 UnknownOperationException (moto: 500).
   Sign/Verify/GetPublicKey on a disabled key -> DisabledException (400), on a key pending deletion
                -> KMSInvalidStateException (400); moto used disabled keys as if enabled.
@@ -220,8 +220,8 @@ def patch_moto(sign_latency_s):
 
 
 def kms_wsgi(app):
-    """Fixes moto's HTTP framing for KMS (X-Amz-Target TrentService.*) requests: a 200 answer says
-    Content-Type application/x-amz-json-1.1 (moto: text/html), and a request without an
+    """Fixes moto's HTTP framing for KMS (X-Amz-Target TrentService.*) requests: a 200 answer or a JSON
+    error says Content-Type application/x-amz-json-1.1 (moto: text/html, application/json), and a request without an
     Authorization header gets AWS's 400 MissingAuthenticationTokenException (moto would route it to
     its S3 backend and answer 500), an unknown operation 400 UnknownOperationException (moto: 500)."""
     import json
@@ -249,9 +249,13 @@ def kms_wsgi(app):
             return error(start_response, "UnknownOperationException", "")
 
         def start(status, headers, exc_info=None):
-            if status.startswith("200"):
-                headers = [(k, "application/x-amz-json-1.1" if k.lower() == "content-type" else v)
-                           for k, v in headers]
+            # moto's XML answers to a failed signature check (403 SignatureDoesNotMatch / InvalidClientTokenId)
+            # keep their Content-Type: they are not JSON.
+            def json_answer(value):
+                return status.startswith("200") or value.split(";")[0].strip().lower() == "application/json"
+
+            headers = [(k, "application/x-amz-json-1.1" if k.lower() == "content-type" and json_answer(v) else v)
+                       for k, v in headers]
             return start_response(status, headers, exc_info)
 
         return app(environ, start)

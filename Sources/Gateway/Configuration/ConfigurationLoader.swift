@@ -33,6 +33,7 @@ public enum ConfigurationLoader {
             throw ConfigurationError("server.tls: give both certificate and privateKey, or neither")
         }
         _ = try configuration.nodeEndpoint()
+        try KeyBackendFactory.validate(configuration.backends)
         return configuration
     }
 

@@ -7,6 +7,12 @@ import SignersPKCS11
 /// Configuration → key backends: the one place where a configured entry becomes a `KeyBackend`. A new backend type
 /// is a folder under `Sources/Signers/`, a case in `BackendType` (its keys) and one case here.
 enum KeyBackendFactory {
+    /// Every entry turned into its typed settings, nothing contacted: what `check-config` can say without the HSM.
+    static func validate(_ entries: [BackendConfiguration]) throws(ConfigurationError) {
+        let silent = Logger(label: "check-config", factory: { _ in SwiftLogNoOpLogHandler() })
+        _ = try backends(for: entries, logger: silent)
+    }
+
     static func backends(
         for entries: [BackendConfiguration], logger: Logger
     ) throws(ConfigurationError) -> [any KeyBackend] {

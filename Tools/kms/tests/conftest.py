@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -30,13 +31,17 @@ def run_tool(*args, check=True):
 
 
 class KmsServer:
-    def __init__(self, *args):
+    def __init__(self, *args, **popen_args):
         t0 = time.monotonic()
+        # stderr to a file, not a pipe nobody reads (a chatty server would block on a full pipe).
+        self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "kms_server.py"), "--port", "0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True, **popen_args)
         self.ready_line = self.proc.stdout.readline()
         self.startup_s = time.monotonic() - t0
-        assert self.ready_line.startswith("kms listening on http://127.0.0.1:"), self.ready_line
+        if not self.ready_line.startswith("kms listening on http://127.0.0.1:"):
+            self.stop(signal.SIGKILL)
+            raise AssertionError(f"no ready line: {self.ready_line!r}\n{self.stderr_text()}")
         self.port = int(self.ready_line.rsplit(":", 1)[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.setup = None
@@ -68,6 +73,10 @@ class KmsServer:
         except urllib.error.HTTPError as e:
             return e.code, e.headers, e.read()
 
+    def stderr_text(self):
+        self.stderr.seek(0)
+        return self.stderr.read()
+
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
@@ -77,7 +86,6 @@ class KmsServer:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc.stdout.close()
-        self.proc.stderr.close()
         return self.proc.returncode
 
 
@@ -88,8 +96,8 @@ def swift_style_sign(access_key, secret_key, token, region, service, method, can
     added = [("X-Amz-Date", amz_date)]
     if token is not None:
         added.append(("X-Amz-Security-Token", token))
-    canonical = sorted((n.lower(), " ".join(v.split(" ")).split(" ") and " ".join(w for w in v.split(" ") if w))
-                       for n, v in list(headers) + added)
+    # lower-case name; value trimmed and inner runs of spaces folded to one (spaces only, as in Swift)
+    canonical = sorted((n.lower(), " ".join(w for w in v.split(" ") if w)) for n, v in list(headers) + added)
     signed = ";".join(n for n, _ in canonical)
     creq = "\n".join([method, canonical_path, canonical_query, "".join(f"{n}:{v}\n" for n, v in canonical),
                       signed, hashlib.sha256(body).hexdigest()])
@@ -113,15 +121,22 @@ def free_requests():
 def server(free_requests):
     """Auth enforced after setup_keys' free requests; 3 keys (key 2 is the one tests disable)."""
     s = KmsServer("--enforce-auth", str(free_requests))
-    s.setup_keys(3)
-    yield s
-    s.stop()
+    try:
+        s.setup_keys(3)
+        yield s
+    finally:
+        s.stop()
+
+
+SIGN_LATENCY_MS = 200
 
 
 @pytest.fixture(scope="session")
 def slow_server():
-    """No auth checks, 100 ms per Sign."""
-    s = KmsServer("--sign-latency-ms", "100")
-    s.setup_keys(1)
-    yield s
-    s.stop()
+    """No auth checks, SIGN_LATENCY_MS per Sign."""
+    s = KmsServer("--sign-latency-ms", str(SIGN_LATENCY_MS))
+    try:
+        s.setup_keys(1)
+        yield s
+    finally:
+        s.stop()
