@@ -34,8 +34,9 @@ final class LiveGateway: Sendable {
         let address = try await application.server.listeningAddress
         // Wait until the node link is up (so the first client call is not refused as "reconnecting") and the wallet
         // has its accounts.
+        let expectsAccounts = !backends.isEmpty || !configuration.allBackends.isEmpty
         _ = await eventually(timeout: .seconds(20), every: .milliseconds(20)) {
-            application.node.isConnected && (backends.isEmpty || !application.wallet.addresses.isEmpty)
+            application.node.isConnected && (!expectsAccounts || !application.wallet.addresses.isEmpty)
         }
         return LiveGateway(application: application, port: address.port!, group: group, task: task, logs: logs)
     }

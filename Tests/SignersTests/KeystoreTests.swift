@@ -41,6 +41,21 @@ import Testing
         #expect(try Secp256k1.recoverAddress(digest: digest, signature: signature) == accounts[0].address)
     }
 
+    /// The keystore held to the rules every backend is (`BackendConformance`).
+    @Test func conformance() async throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keys = (0..<3).map { _ in PrivateKey.random() }
+        for key in keys { _ = try KeystoreBackend.write(key, password: Array("pw".utf8), kdf: .light, to: directory) }
+        let backend = KeystoreBackend(
+            name: "files", directory: directory, password: SecretReference("pw"),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let conformance = BackendConformance(backend)
+        let accounts = try await conformance.accounts(are: Set(keys.map(\.address)))
+        try await conformance.signsConcurrently(accounts, count: 200)
+        #expect(try await conformance.refusesAnUnknownKey().label == "unknown_account")
+    }
+
     @Test func secretsPrintAsReferencesOnly() {
         #expect(SecretReference("env:PW").description == "env:PW")
         #expect(SecretReference("file:/run/secrets/pw").description == "file:/run/secrets/pw")

@@ -1,3 +1,4 @@
+import Ethereum
 import Foundation
 import Synchronization
 
@@ -13,6 +14,14 @@ public struct SoftHSMToken: Sendable {
         public let id: String
         /// 04 ‖ X ‖ Y as `pkcs11-tool` printed it at generation (hex, no 0x).
         public let publicPoint: String
+
+        /// keccak256(X ‖ Y)[12...], lower-case hex with 0x: the account's address, derived here independently.
+        public var address: String {
+            let point = (0..<(publicPoint.count / 2)).map { index in
+                UInt8(publicPoint.dropFirst(2 * index).prefix(2), radix: 16)!
+            }
+            return "0x" + Keccak256.hash(point.dropFirst()).bytes.suffix(20).map { String(format: "%02x", $0) }.joined()
+        }
     }
 
     public static let modulePath = "/usr/lib/softhsm/libsofthsm2.so"
@@ -29,12 +38,16 @@ public struct SoftHSMToken: Sendable {
     /// No label is a prefix of another: `pkcs11-tool --token-label` takes the first token whose label starts so.
     public static let restartLabel = "restart-tests"
     public static let pinTestLabel = "pin-tests"
+    /// The gateway's end-to-end tests sign on a token of their own, beside the backend suite's.
+    public static let liveLabel = "live-tests"
 
     public let directory: String
     public let signers: [Key]
     public let spare: Key
     /// `signer-0`, `signer-1` on the restart token.
     public let restartSigners: [Key]
+    /// `signer-0` … `signer-2` on the live token.
+    public let liveSigners: [Key]
 
     private static let shared = Mutex<Task<SoftHSMToken, any Error>?>(nil)
 
@@ -64,7 +77,7 @@ public struct SoftHSMToken: Sendable {
         setenv("SOFTHSM2_CONF", configuration.path, 1)
         let environment = ["SOFTHSM2_CONF": configuration.path]
 
-        for token in [label, restartLabel, pinTestLabel] {
+        for token in [label, restartLabel, pinTestLabel, liveLabel] {
             try await run(
                 "softhsm2-util",
                 ["--init-token", "--free", "--label", token, "--so-pin", soPin, "--pin", pin], environment)
@@ -82,7 +95,15 @@ public struct SoftHSMToken: Sendable {
                 try await generate(
                     label: "signer-\(index)", id: String(format: "%02x", index + 1), token: restartLabel, environment))
         }
-        return SoftHSMToken(directory: directory.path, signers: signers, spare: spare, restartSigners: restartSigners)
+        var liveSigners: [Key] = []
+        for index in 0..<3 {
+            liveSigners.append(
+                try await generate(
+                    label: "signer-\(index)", id: String(format: "%02x", index + 1), token: liveLabel, environment))
+        }
+        return SoftHSMToken(
+            directory: directory.path, signers: signers, spare: spare, restartSigners: restartSigners,
+            liveSigners: liveSigners)
     }
 
     private static func generate(
