@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One address, a remote key backend that takes LATENCY ms per signature (Tools/kms with --sign-latency-ms): how many
+# eth_sendTransaction per second the gateway answers (signed, submitted in nonce order, hash returned), with p50/p99.
+# Serial signing would cap one address at 1000/LATENCY tx/s (50 at 20 ms); the send pipeline signs up to
+# send.signWindow transactions of one address at once and still submits them in nonce order.
+# Afterwards the node's pending nonce of the address must equal the number of answered sends: none lost, no gap.
+# Usage: loadtest/pipeline-benchmark.sh [latency-ms] [connections] [depth] [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+latency=${1:-20}
+connections=${2:-50}
+depth=${3:-4}
+seconds=${4:-10}
+
+source loadtest/lib.sh
+build_release signer-gateway loadtest
+Tools/kms/install.sh
+kms_python=Tools/kms/.venv/bin/python
+
+"$kms_python" Tools/kms/kms_server.py --port 0 --sign-latency-ms "$latency" \
+    --enforce-auth "$("$kms_python" Tools/kms/setup_keys.py --free-requests)" >"$work/kms.log" 2>"$work/kms.err" &
+pids+=($!)
+wait_for_line "$work/kms.log" "kms listening"
+kms_url=$(sed -n 's/^kms listening on //p' "$work/kms.log")
+"$kms_python" Tools/kms/setup_keys.py --endpoint "$kms_url" --count 1 >"$work/keys.json"
+read -r address access_key secret_key region < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["keys"][0]["address"], d["accessKeyId"], d["secretAccessKey"], d["region"])' "$work/keys.json")
+
+start_devnode --block-time-ms 200 --fund "$address"
+
+cat >"$work/gateway.yaml" <<YAML
+backends:
+  - type: awsKms
+    name: kms
+    region: $region
+    endpoint: $kms_url
+    accessKeyId: env:BENCH_AWS_ACCESS_KEY_ID
+    secretAccessKey: env:BENCH_AWS_SECRET_ACCESS_KEY
+YAML
+port=$(free_port)
+BENCH_AWS_ACCESS_KEY_ID=$access_key BENCH_AWS_SECRET_ACCESS_KEY=$secret_key \
+SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$port \
+SIGNER_GATEWAY_JOURNAL_PATH="$work/journal.sqlite" SIGNER_GATEWAY_LOGGING_LEVEL=warning \
+    "$bin/signer-gateway" serve --config "$work/gateway.yaml" >"$work/gateway.log" 2>&1 &
+pids+=($!)
+gateway_pid=$!
+for _ in $(seq 1 200); do
+    curl -sf -X POST "http://127.0.0.1:$port/" -d '{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}' | grep -qi "${address:2}" && break
+    sleep 0.1
+done
+
+# Gas and fees given, nonce not: each request takes the address's next nonce and waits for its signature.
+params="[{\"from\":\"$address\",\"to\":\"$address\",\"value\":\"0x1\",\"gas\":\"0x5208\",\"maxFeePerGas\":\"0x77359400\",\"maxPriorityFeePerGas\":\"0x3b9aca00\"}]"
+result=$("$bin/loadtest" run --url "ws://127.0.0.1:$port/" --server-pid "$gateway_pid" \
+    --connections "$connections" --depth "$depth" --warmup 2 \
+    --seconds "$seconds" --method eth_sendTransaction --params "$params" --json)
+# Let the last answers land, then stop sending (the harness has exited) and compare with the node.
+sleep 2
+pending=$(curl -sf -X POST "http://127.0.0.1:$node_port/" -H 'Content-Type: application/json' \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_getTransactionCount\",\"params\":[\"$address\",\"pending\"]}")
+echo "sign latency ${latency} ms, one address, $connections connections x depth $depth"
+echo "loadtest: $result"
+python3 - "$result" "$pending" "$latency" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1]); pending = int(json.loads(sys.argv[2])["result"], 16); latency = float(sys.argv[3])
+rate = r["requests_per_second"]
+print(f"eth_sendTransaction from one address: {rate:.0f} tx/s (serial signing would be {1000 / latency:.0f} tx/s),"
+      f" p50 {r['latency_us']['p50'] / 1000:.1f} ms, p99 {r['latency_us']['p99'] / 1000:.1f} ms, errors {r['errors']}")
+print(f"node's pending nonce for the address after the run: {pending} (every answered send, warm-up included)")
+PY
