@@ -139,7 +139,8 @@ let package = Package(
         .executableTarget(
             name: "loadtest",
             dependencies: [
-                "JSON", "JSONRPC",
+                "JSON", "JSONRPC", "Ethereum", "Signers", "Gateway",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -147,7 +148,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "loadtest",
-            exclude: ["compare.sh", "sign-benchmark.sh", "lib.sh", "README.md"],
+            exclude: ["compare.sh", "sign-benchmark.sh", "pipeline-benchmark.sh", "lib.sh", "README.md"],
             swiftSettings: strict
         ),
         .executableTarget(

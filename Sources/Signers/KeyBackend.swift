@@ -16,19 +16,37 @@ public struct Account: Sendable, Hashable {
     }
 }
 
+/// What a backend signs. Most sign any 32-byte digest (a transaction's signing hash, an EIP-191 or EIP-712 hash);
+/// some sign only whole transactions, which they encode themselves (the Vault ethsign plugin): the gateway then hands
+/// them the fields and checks what comes back (`Wallet.sign(transaction:from:)`), and they cannot sign messages.
+public enum SigningForm: Sendable, Hashable {
+    case digest
+    case transaction
+}
+
 /// A place keys live and sign without leaving: an HSM, a cloud KMS, Vault, encrypted files.
 ///
-/// `sign` receives a 32-byte digest (transaction signing hash, EIP-191 or EIP-712 hash) and returns a canonical
-/// signature: low s, recovery id found (REFERENCE: backends return bare r,s, often with high s). Calls may run
-/// concurrently for the same account: remote backends take 5–50 ms and the pipeline keeps them busy.
+/// `sign(digest:)` receives a 32-byte digest and returns a canonical signature: low s, recovery id found (REFERENCE:
+/// backends return bare r,s, often with high s). Calls may run concurrently for the same account: remote backends
+/// take 5–50 ms and the pipeline keeps them busy.
 public protocol KeyBackend: Sendable {
     var name: String { get }
+    var signingForm: SigningForm { get }
     func accounts() async throws(SignerError) -> [Account]
     func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature
     func signNow(digest: Bytes32, for account: Account) throws(SignerError) -> Signature?
+    /// The signed transaction's raw bytes (for `signingForm == .transaction`). They are decoded and checked against
+    /// `transaction` and the account before anything is sent.
+    func sign(transaction: Transaction, for account: Account) async throws(SignerError) -> [UInt8]
 }
 
 extension KeyBackend {
+    public var signingForm: SigningForm { .digest }
+
+    public func sign(transaction: Transaction, for account: Account) async throws(SignerError) -> [UInt8] {
+        throw .rejected("\(name) signs digests; the gateway encodes transactions for it")
+    }
+
     /// A signature made right now on the calling thread, for backends that hold the key in this process (no I/O):
     /// the gateway then answers without leaving the connection's event loop. `nil` means "ask `sign`".
     public func signNow(digest: Bytes32, for account: Account) throws(SignerError) -> Signature? { nil }

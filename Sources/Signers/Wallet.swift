@@ -104,6 +104,7 @@ public final class Wallet: Service, Sendable {
         guard let entry = accountsByAddress.withLock({ $0[address] }) else {
             throw .unknownAccount(address.checksummed)
         }
+        guard entry.backend.signingForm == .digest else { throw Self.signsOnlyTransactions(entry.backend.name) }
         let signature = try await withTimeout(settings.signTimeout, backend: entry.backend.name) {
             () async throws(SignerError) -> Signature in
             await self.slots[entry.backend.name]?.acquire()
@@ -112,6 +113,61 @@ public final class Wallet: Service, Sendable {
         }
         try Self.verify(signature, digest: digest, account: entry.account)
         return signature
+    }
+
+    /// A transaction signed by the backend that holds `address`, in the form that backend signs: the digest of the
+    /// encoding made here, or the whole transaction encoded by the backend, which is used only if it decodes to
+    /// exactly the requested fields and recovers to the account (a backend must not change a recipient, a value or
+    /// a nonce, whatever its reason).
+    public func sign(transaction: Transaction, from address: Address) async throws(SignerError) -> SignedTransaction {
+        guard let entry = accountsByAddress.withLock({ $0[address] }) else {
+            throw .unknownAccount(address.checksummed)
+        }
+        guard entry.backend.signingForm == .transaction else {
+            return SignedTransaction(
+                transaction: transaction, signature: try await sign(digest: transaction.signingHash, from: address))
+        }
+        let raw = try await withTimeout(settings.signTimeout, backend: entry.backend.name) {
+            () async throws(SignerError) -> [UInt8] in
+            await self.slots[entry.backend.name]?.acquire()
+            defer { self.slots[entry.backend.name]?.release() }
+            return try await entry.backend.sign(transaction: transaction, for: entry.account)
+        }
+        return try Self.verify(raw: raw, transaction: transaction, account: entry.account)
+    }
+
+    /// The backend's raw transaction, decoded and held to the request.
+    static func verify(raw: [UInt8], transaction: Transaction, account: Account) throws(SignerError)
+        -> SignedTransaction
+    {
+        let signed: SignedTransaction
+        do {
+            signed = try SignedTransaction(raw: raw)
+        } catch {
+            throw .invalidSignature("its transaction does not decode (\(error))")
+        }
+        guard signed.transaction == transaction else {
+            throw .invalidSignature(
+                "it signed other fields than requested: \(Self.summary(signed.transaction)), not "
+                    + Self.summary(transaction))
+        }
+        try verify(signed.signature, digest: transaction.signingHash, account: account)
+        return signed
+    }
+
+    static func signsOnlyTransactions(_ backend: String) -> SignerError {
+        .rejected("\(backend) signs only whole transactions; it cannot sign messages or typed data")
+    }
+
+    /// The fields a person checks first, for the error message.
+    private static func summary(_ transaction: Transaction) -> String {
+        "chain \(transaction.chainId.map(String.init) ?? "none") nonce \(transaction.nonce) to "
+            + "\(transaction.to?.checksummed ?? "(create)") value \(transaction.value) gas \(transaction.gas)"
+    }
+
+    /// Whether the account's backend signs whole transactions only (and so cannot sign messages).
+    public func signsWholeTransactions(_ address: Address) -> Bool {
+        accountsByAddress.withLock { $0[address]?.backend.signingForm == .transaction }
     }
 
     /// A backend's signature is used only if it recovers to the account: a misconfigured key reference, a wrong
@@ -130,14 +186,14 @@ public final class Wallet: Service, Sendable {
 
     /// Runs `body`, or fails with "backend unavailable" once `timeout` has passed. The call itself is left to finish
     /// in the background (a blocking backend call cannot be interrupted); its slot stays taken until it does.
-    private func withTimeout(
-        _ timeout: Duration, backend: String, _ body: @escaping @Sendable () async throws(SignerError) -> Signature
-    ) async throws(SignerError) -> Signature {
-        let race = SignatureRace()
-        let result = await withCheckedContinuation { (continuation: SignatureRace.Waiter) in
+    private func withTimeout<Value: Sendable>(
+        _ timeout: Duration, backend: String, _ body: @escaping @Sendable () async throws(SignerError) -> Value
+    ) async throws(SignerError) -> Value {
+        let race = SignatureRace<Value>()
+        let result = await withCheckedContinuation { (continuation: SignatureRace<Value>.Waiter) in
             race.state.withLock { $0.waiter = continuation }
             let work = Task {
-                let result: Result<Signature, SignerError>
+                let result: Result<Value, SignerError>
                 do throws(SignerError) { result = .success(try await body()) } catch { result = .failure(error) }
                 let (waiter, timer) = race.state.withLock { state in (state.waiter.take(), state.timer.take()) }
                 timer?.cancel()
@@ -164,6 +220,7 @@ public final class Wallet: Service, Sendable {
         guard let entry = accountsByAddress.withLock({ $0[address] }) else {
             throw .unknownAccount(address.checksummed)
         }
+        guard entry.backend.signingForm == .digest else { throw Self.signsOnlyTransactions(entry.backend.name) }
         return try entry.backend.signNow(digest: digest, for: entry.account)
     }
 
@@ -181,8 +238,8 @@ public final class Wallet: Service, Sendable {
 
 /// A signature racing its timeout: whoever takes the waiter first answers; the work cancels the timer so that no
 /// sleeping task outlives a signature.
-private final class SignatureRace: Sendable {
-    typealias Waiter = CheckedContinuation<Result<Signature, SignerError>, Never>
+private final class SignatureRace<Value: Sendable>: Sendable {
+    typealias Waiter = CheckedContinuation<Result<Value, SignerError>, Never>
     struct State {
         var waiter: Waiter?
         var timer: Task<Void, Never>?

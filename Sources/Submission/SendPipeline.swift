@@ -439,9 +439,7 @@ public final class SendPipeline: Service, Sendable {
             return .failure(.internalError("journal unavailable, nothing was sent: \(error)"))
         }
         do throws(SignerError) {
-            signed = SignedTransaction(
-                transaction: transaction,
-                signature: try await wallet.sign(digest: transaction.signingHash, from: from))
+            signed = try await wallet.sign(transaction: transaction, from: from)
         } catch {
             try? await journal.failed(id: id, reason: error.description)
             return .failure(.internalError("signing failed, nothing was broadcast: \(error.description)"))
@@ -634,8 +632,7 @@ public final class SendPipeline: Service, Sendable {
         var backoff = settings.retryBackoff
         for round in 1...settings.signAttempts {
             do throws(SignerError) {
-                let signature = try await wallet.sign(digest: transaction.signingHash, from: from)
-                let signed = SignedTransaction(transaction: transaction, signature: signature)
+                let signed = try await wallet.sign(transaction: transaction, from: from)
                 return await perform(lane(from) { $0.signed(id, token: token, signed) }, from: from)
             } catch {
                 lastError = error
@@ -772,7 +769,8 @@ public final class SendPipeline: Service, Sendable {
         let now = ContinuousClock.now
         let work = state.withLock { state -> [(Address, [NonceLane.Action])] in
             var work: [(Address, [NonceLane.Action])] = []
-            for address in state.lanes.keys where !(state.lanes[address]?.accepted.isEmpty ?? true) {
+            // A copy of the keys: mutating `lanes` while iterating its own keys view would copy every lane each time.
+            for address in Array(state.lanes.keys) where !(state.lanes[address]?.accepted.isEmpty ?? true) {
                 let actions = state.lanes[address]!.newHead(number, now: now)
                 if !actions.isEmpty { work.append((address, actions)) }
             }

@@ -56,36 +56,98 @@ import Testing
         }
     }
 
-    /// 500 sends over the backend's three addresses from ten connections: every one mined, each address's nonces
-    /// contiguous from 0; then personal_sign, eth_sign, eth_signTypedData_v4 and eth_signTransaction recovered by
-    /// eth-account to the address, and an address no backend holds refused with 4100.
-    @Test(arguments: [BackendType.keystore, .pkcs11, .awsKms])
-    func sendsAndSignsThroughTheGateway(type: BackendType) async throws {
-        try await Self.withSubject(type) { subject in
-            let node = try await Devnode.start(fund: subject.addresses)
-            defer { node.stop() }
-            try await withLiveGateway(node: node, configure: { $0.backends = [subject.entry] }) { gateway in
-                let listed = Set(gateway.application.wallet.addresses.map(\.lowercaseHex))
-                #expect(listed == Set(subject.addresses), "the wallet lists what the \(type) server holds")
-                let sends = try await ClientScenario.run(
-                    "send_many.py",
-                    [
-                        "--url", gateway.url, "--from", subject.addresses.joined(separator: ","),
-                        "--connections", "10", "--total", "500", "--watch-receipts", "--timeout", "240",
-                    ], timeout: .seconds(300))
-                #expect(sends.exitCode == 0, "\(sends.diagnostics)")
-                #expect(sends.result?["mined"] as? Int == 500)
-                let perAddress = sends.result?["per_address"] as? [String: [String: Any]] ?? [:]
-                #expect(perAddress.count == 3)
-                #expect(
-                    perAddress.values.allSatisfy { $0["contiguous"] as? Bool == true && $0["first_nonce"] as? Int == 0 })
-                print("\(type) backend: \(sends.result?["tx_per_second"] ?? "?") tx/s end to end (500 sends)")
+    /// One gateway with all three backends (three addresses each): 1 500 sends from ten connections, 500 per
+    /// backend, every one mined and each address's nonces contiguous from 0; then personal_sign, eth_sign,
+    /// eth_signTypedData_v4 and eth_signTransaction from one address of every backend recovered by eth-account to
+    /// that address, and an address no backend holds refused with 4100.
+    @Test func threeBackendsInOneGatewaySendAndSign() async throws {
+        try await Self.withSubject(.keystore) { keystore in
+            try await Self.withSubject(.pkcs11) { hsm in
+                try await Self.withSubject(.awsKms) { kms in
+                    try await Self.run([keystore, hsm, kms])
+                }
+            }
+        }
+    }
 
+    static func run(_ subjects: [Subject]) async throws {
+        let addresses = subjects.flatMap(\.addresses)
+        let node = try await Devnode.start(fund: addresses)
+        defer { node.stop() }
+        try await withLiveGateway(node: node, configure: { $0.backends = subjects.map(\.entry) }) { gateway in
+            _ = await eventually(timeout: .seconds(20), every: .milliseconds(50)) {
+                gateway.application.wallet.addresses.count == addresses.count
+            }
+            let listed = gateway.application.wallet.addresses.map(\.lowercaseHex)
+            #expect(Set(listed) == Set(addresses), "the wallet lists what every server holds")
+            for subject in subjects {
+                let names = Set(subject.addresses.compactMap {
+                    gateway.application.wallet.account(for: try! Address(hex: $0))?.backend
+                })
+                #expect(names == [subject.entry.name])
+            }
+            let sends = try await ClientScenario.run(
+                "send_many.py",
+                [
+                    "--url", gateway.url, "--from", addresses.joined(separator: ","),
+                    "--connections", "10", "--total", "\(500 * subjects.count)", "--watch-receipts",
+                    "--timeout", "400",
+                ], timeout: .seconds(480))
+            #expect(sends.exitCode == 0, "\(sends.diagnostics)")
+            #expect(sends.result?["mined"] as? Int == 500 * subjects.count)
+            let perAddress = sends.result?["per_address"] as? [String: [String: Any]] ?? [:]
+            #expect(perAddress.count == addresses.count)
+            #expect(
+                perAddress.values.allSatisfy { $0["contiguous"] as? Bool == true && $0["first_nonce"] as? Int == 0 })
+            print("three backends: \(sends.result?["tx_per_second"] ?? "?") tx/s end to end (\(500 * subjects.count) sends)")
+
+            for subject in subjects {
                 let signatures = try await ClientScenario.run(
                     "verify_signatures.py",
                     ["--url", gateway.url, "--from", subject.addresses[0], "--chain-id", String(node.chainID)])
-                #expect(signatures.exitCode == 0, "\(signatures.diagnostics)")
+                #expect(signatures.exitCode == 0, "\(subject.entry.type): \(signatures.diagnostics)")
             }
+        }
+    }
+
+    /// A backend that signs whole transactions (as Vault's ethsign plugin does) behind the gateway: sends are mined in
+    /// nonce order, and a backend that alters what it signs gets nothing sent and burns no nonce.
+    @Test func wholeTransactionBackendsSendAndAreHeldToTheRequest() async throws {
+        let keys = (0..<2).map { _ in PrivateKey.random() }
+        let node = try await Devnode.start(fund: keys.map(\.address.lowercaseHex))
+        defer { node.stop() }
+        let backend = InMemoryBackend(keys: keys, latency: .milliseconds(5), signingForm: .transaction)
+        try await withLiveGateway(node: node, backends: [backend]) { gateway in
+            let sends = try await ClientScenario.run(
+                "send_many.py",
+                [
+                    "--url", gateway.url, "--from", keys.map(\.address.checksummed).joined(separator: ","),
+                    "--connections", "4", "--total", "200", "--timeout", "120",
+                ], timeout: .seconds(180))
+            #expect(sends.exitCode == 0, "\(sends.diagnostics)")
+            #expect(sends.result?["mined"] as? Int == 200)
+            let perAddress = sends.result?["per_address"] as? [String: [String: Any]] ?? [:]
+            #expect(perAddress.values.allSatisfy { $0["contiguous"] as? Bool == true })
+        }
+
+        // A backend that raises the value it was asked to sign.
+        let greedy = InMemoryBackend(name: "greedy", keys: [keys[0]], signingForm: .transaction) { requested in
+            var changed = requested
+            changed.value = changed.value + 1_000_000
+            return changed
+        }
+        try await withLiveGateway(node: node, backends: [greedy]) { gateway in
+            let before = try await node.call(
+                "eth_getTransactionCount", #"["\#(keys[0].address.lowercaseHex)","pending"]"#) as? String
+            let answer = try await SendLiveTests.rpc(
+                gateway.httpURL, "eth_sendTransaction",
+                #"[{"from":"\#(keys[0].address.checksummed)","to":"\#(keys[1].address.checksummed)","value":"0x1"}]"#)
+            let error = answer["error"] as? [String: Any]
+            #expect(error?["code"] as? Int == -32603)
+            #expect((error?["message"] as? String)?.contains("other fields than requested") == true, "\(answer)")
+            let after = try await node.call(
+                "eth_getTransactionCount", #"["\#(keys[0].address.lowercaseHex)","pending"]"#) as? String
+            #expect(before == after, "nothing reached the node")
         }
     }
 }

@@ -17,11 +17,19 @@ public final class InMemoryBackend: KeyBackend {
     /// Signs with this key instead of the account's (a misconfigured key reference, as a test would have it).
     private let impostor: PrivateKey?
 
+    /// `.transaction`: signs whole transactions only, as the Vault ethsign plugin does; `tamper` then changes what it
+    /// signs (a backend that must not be trusted with the fields).
+    public let signingForm: SigningForm
+    public typealias Tamper = @Sendable (Transaction) -> Transaction
+    private let tamper: Tamper?
+
     public init(
         name: String = "memory", keys: [PrivateKey], latency: Duration = .zero, fault: Fault? = nil,
-        impostor: PrivateKey? = nil
+        impostor: PrivateKey? = nil, signingForm: SigningForm = .digest, tamper: Tamper? = nil
     ) {
         self.impostor = impostor
+        self.signingForm = signingForm
+        self.tamper = tamper
         self.name = name
         var table: [Address: (key: PrivateKey, account: Account)] = [:]
         for (index, key) in keys.enumerated() {
@@ -55,5 +63,16 @@ public final class InMemoryBackend: KeyBackend {
             throw .unknownAccount(account.address.checksummed)
         }
         return Secp256k1.sign(digest: digest, with: key)
+    }
+
+    public func sign(transaction: Transaction, for account: Account) async throws(SignerError) -> [UInt8] {
+        guard signingForm == .transaction else { throw .rejected("\(name) signs digests") }
+        let number = signatures.wrappingAdd(1, ordering: .relaxed).oldValue + 1
+        if latency > .zero { try? await Task.sleep(for: latency) }
+        if let error = fault?(account, number) { throw error }
+        guard let key = impostor ?? keys[account.address]?.key else {
+            throw .unknownAccount(account.address.checksummed)
+        }
+        return (tamper?(transaction) ?? transaction).signed(with: key).raw
     }
 }

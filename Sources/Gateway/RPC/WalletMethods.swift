@@ -94,8 +94,8 @@ public struct WalletMethods: LocalMethods {
                     }
                     // Everything given and a local key: answered on the connection's event loop, no hop.
                     if let transaction = try filler.fillNow(transactionRequest) {
-                        return Self.sign(wallet, work, transaction.signingHash, transactionRequest.from) { result in
-                            reply(result.map { Self.signedTransactionResult(transaction, $0) })
+                        return Self.sign(wallet, work, transaction, transactionRequest.from) { result in
+                            reply(result.map(Self.signedTransactionResult))
                         }
                     }
                     let started = work.submit {
@@ -108,8 +108,8 @@ public struct WalletMethods: LocalMethods {
                                 completed.nonce = count.stringValue.flatMap { try? Hex.decodeQuantity($0) } ?? 0
                             }
                             let transaction = try await filler.fill(completed)
-                            Self.sign(wallet, work, transaction.signingHash, completed.from) { result in
-                                reply(result.map { Self.signedTransactionResult(transaction, $0) })
+                            Self.sign(wallet, work, transaction, completed.from) { result in
+                                reply(result.map(Self.signedTransactionResult))
                             }
                         } catch {
                             reply(.failure(error))
@@ -204,9 +204,29 @@ public struct WalletMethods: LocalMethods {
         if !started { completion(.failure(shuttingDown)) }
     }
 
-    static func signedTransactionResult(_ transaction: Transaction, _ signature: Signature) -> JSONValue {
-        let signed = SignedTransaction(transaction: transaction, signature: signature)
-        return ["raw": .string(Hex.encode(signed.raw)), "tx": signed.json]
+    static func signedTransactionResult(_ signed: SignedTransaction) -> JSONValue {
+        ["raw": .string(Hex.encode(signed.raw)), "tx": signed.json]
+    }
+
+    /// A transaction signed in the form its backend signs: on this thread when the key is local, otherwise as
+    /// request work; `completion` runs exactly once.
+    static func sign(
+        _ wallet: Wallet, _ work: RequestWork, _ transaction: Transaction, _ address: Address,
+        completion: @escaping @Sendable (Result<SignedTransaction, RPCError>) -> Void
+    ) {
+        guard wallet.signsWholeTransactions(address) else {
+            return sign(wallet, work, transaction.signingHash, address) { result in
+                completion(result.map { SignedTransaction(transaction: transaction, signature: $0) })
+            }
+        }
+        let started = work.submit {
+            do throws(SignerError) {
+                completion(.success(try await wallet.sign(transaction: transaction, from: address)))
+            } catch {
+                completion(.failure(.internalError("signing failed: \(error.description)")))
+            }
+        }
+        if !started { completion(.failure(shuttingDown)) }
     }
 
     /// `eth_sign(address, data)` and `personal_sign(data, address)`: EIP-191 over the bytes (hex), or over the
