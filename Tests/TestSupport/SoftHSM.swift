@@ -68,6 +68,7 @@ public struct SoftHSMToken: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "signer-gateway-softhsm-\(getpid())")
         try? FileManager.default.removeItem(at: directory)
+        removeLeftovers(in: FileManager.default.temporaryDirectory)
         let tokens = directory.appendingPathComponent("tokens")
         try FileManager.default.createDirectory(at: tokens, withIntermediateDirectories: true)
         let configuration = directory.appendingPathComponent("softhsm2.conf")
@@ -104,6 +105,19 @@ public struct SoftHSMToken: Sendable {
         return SoftHSMToken(
             directory: directory.path, signers: signers, spare: spare, restartSigners: restartSigners,
             liveSigners: liveSigners)
+    }
+
+    /// Token directories of earlier test processes that have exited (a process cannot remove its own at exit:
+    /// the module keeps its files open until then).
+    private static func removeLeftovers(in temporary: URL) {
+        let prefix = "signer-gateway-softhsm-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+        where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
+            }
+        }
     }
 
     private static func generate(
