@@ -26,3 +26,12 @@ start_devnode() {
     wait_for_line "$work/devnode.log" "devnode listening"
     node_port=$(sed -n 's/.*http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/devnode.log" | head -1)
 }
+
+# Waits until the gateway on port $1 lists address $2 in eth_accounts (its backends have answered).
+wait_for_account() {
+    for _ in $(seq 1 200); do
+        curl -sf -X POST "http://127.0.0.1:$1/" -d '{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}' | grep -qi "${2:2}" && return 0
+        sleep 0.1
+    done
+    echo "timeout waiting for $2 in the gateway's eth_accounts" >&2; exit 1
+}

@@ -50,10 +50,7 @@ YAML
         "$bin/signer-gateway" serve --config "$work/gateway.yaml" >"$work/gateway.log" 2>&1 &
     pids+=($!)
     gateway_pid=$!
-    for _ in $(seq 1 200); do
-        curl -sf -X POST "http://127.0.0.1:$port/" -d '{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}' | grep -qi "${address:2}" && break
-        sleep 0.1
-    done
+    wait_for_account "$port" "$address"
 else
     # Dev account 0 of every dev node: funded at genesis, its key public (keccak256("devnode:0")).
     start_devnode --block-time-ms 200

@@ -25,10 +25,7 @@ SIGNER_GATEWAY_JOURNAL_PATH=":memory:" SIGNER_GATEWAY_LOGGING_LEVEL=warning \
     taskset -c 0 "$bin/signer-gateway" serve >"$work/gateway.log" 2>&1 &
 pids+=($!)
 gateway_pid=$!
-for _ in $(seq 1 200); do
-    curl -sf -X POST "http://127.0.0.1:$port/" -d '{"jsonrpc":"2.0","id":1,"method":"eth_accounts"}' | grep -qi "${address:2}" && break
-    sleep 0.1
-done
+wait_for_account "$port" "$address"
 
 # Every field given: the gateway parses, signs and encodes — no node call on this path.
 params="[{\"from\":\"$address\",\"to\":\"$address\",\"value\":\"0x1\",\"gas\":\"0x5208\",\"maxFeePerGas\":\"0x77359400\",\"maxPriorityFeePerGas\":\"0x3b9aca00\",\"nonce\":\"0x0\",\"chainId\":\"0x539\"}]"

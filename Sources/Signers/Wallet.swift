@@ -105,11 +105,8 @@ public final class Wallet: Service, Sendable {
             throw .unknownAccount(address.checksummed)
         }
         guard entry.backend.signingForm == .digest else { throw Self.signsOnlyTransactions(entry.backend.name) }
-        let signature = try await withTimeout(settings.signTimeout, backend: entry.backend.name) {
-            () async throws(SignerError) -> Signature in
-            await self.slots[entry.backend.name]?.acquire()
-            defer { self.slots[entry.backend.name]?.release() }
-            return try await entry.backend.sign(digest: digest, for: entry.account)
+        let signature = try await withSlot(of: entry.backend) { () async throws(SignerError) -> Signature in
+            try await entry.backend.sign(digest: digest, for: entry.account)
         }
         try Self.verify(signature, digest: digest, account: entry.account)
         return signature
@@ -127,11 +124,8 @@ public final class Wallet: Service, Sendable {
             return SignedTransaction(
                 transaction: transaction, signature: try await sign(digest: transaction.signingHash, from: address))
         }
-        let raw = try await withTimeout(settings.signTimeout, backend: entry.backend.name) {
-            () async throws(SignerError) -> [UInt8] in
-            await self.slots[entry.backend.name]?.acquire()
-            defer { self.slots[entry.backend.name]?.release() }
-            return try await entry.backend.sign(transaction: transaction, for: entry.account)
+        let raw = try await withSlot(of: entry.backend) { () async throws(SignerError) -> [UInt8] in
+            try await entry.backend.sign(transaction: transaction, for: entry.account)
         }
         return try Self.verify(raw: raw, transaction: transaction, account: entry.account)
     }
@@ -181,6 +175,18 @@ public final class Wallet: Service, Sendable {
         }
         guard recovered == account.address else {
             throw .invalidSignature("it recovers to \(recovered.checksummed), not to \(account.address.checksummed)")
+        }
+    }
+
+    /// One call to `backend` in one of its slots (waiting its turn), given up after `signTimeout`: a hung HSM must
+    /// not hold a lane's head for ever.
+    private func withSlot<Value: Sendable>(
+        of backend: any KeyBackend, _ body: @escaping @Sendable () async throws(SignerError) -> Value
+    ) async throws(SignerError) -> Value {
+        try await withTimeout(settings.signTimeout, backend: backend.name) { () async throws(SignerError) -> Value in
+            await self.slots[backend.name]?.acquire()
+            defer { self.slots[backend.name]?.release() }
+            return try await body()
         }
     }
 

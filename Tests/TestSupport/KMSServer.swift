@@ -82,11 +82,9 @@ public final class KMSServer: Sendable {
     deinit { stop() }
 
     private static func runTool(_ python: String, _ arguments: [String]) async throws -> String {
-        let tool = try ManagedProcess(
+        try await ManagedProcess.output(
             name: "Tools/kms/\(arguments[0])", executable: python,
-            arguments: [Repository.path("Tools/kms/\(arguments[0])")] + arguments.dropFirst())
-        let status = try await tool.waitForExit(timeout: .seconds(60))
-        guard status == 0 else { throw TestSupportError("\(arguments[0]) failed (\(status))\n" + tool.diagnostics) }
-        return tool.stdoutLines.joined(separator: "\n")
+            arguments: [Repository.path("Tools/kms/\(arguments[0])")] + arguments.dropFirst()
+        ).joined(separator: "\n")
     }
 }

@@ -101,6 +101,18 @@ public final class ManagedProcess: Sendable {
         return process.terminationStatus
     }
 
+    /// Runs a command to its end and returns its stdout lines; a non-zero exit is an error carrying its output.
+    public static func output(
+        name: String, executable: String, arguments: [String], environment: [String: String] = [:],
+        timeout: Duration = .seconds(60)
+    ) async throws -> [String] {
+        let process = try ManagedProcess(
+            name: name, executable: executable, arguments: arguments, environment: environment)
+        let status = try await process.waitForExit(timeout: timeout)
+        guard status == 0 else { throw TestSupportError("\(name) failed (\(status)).\n" + process.diagnostics) }
+        return process.stdoutLines
+    }
+
     /// SIGTERM now, SIGKILL if it has not exited within `grace`; returns at once (for `defer` and `deinit`). The
     /// escalation waits on a Dispatch thread, never on the cooperative pool: a blocked pool thread stalls every test.
     /// Never `waitUntilExit()`: on Linux it spins a run loop, for ever if the child is never reaped.

@@ -169,10 +169,7 @@ public struct SoftHSMToken: Sendable {
     private static func run(_ tool: String, _ arguments: [String], _ environment: [String: String]) async throws
         -> [String]
     {
-        let process = try ManagedProcess(
+        try await ManagedProcess.output(
             name: tool, executable: "/usr/bin/\(tool)", arguments: arguments, environment: environment)
-        let status = try await process.waitForExit(timeout: .seconds(60))
-        guard status == 0 else { throw TestSupportError("\(tool) failed (\(status)).\n" + process.diagnostics) }
-        return process.stdoutLines
     }
 }

@@ -194,9 +194,19 @@ public struct WalletMethods: LocalMethods {
         } catch {
             return completion(.failure(.internalError("signing failed: \(error.description)")))
         }
+        submitSigning(work, completion) { () async throws(SignerError) in
+            try await wallet.sign(digest: digest, from: address)
+        }
+    }
+
+    /// A signature made as request work, its failure worded once for every signing method.
+    private static func submitSigning<Value: Sendable>(
+        _ work: RequestWork, _ completion: @escaping @Sendable (Result<Value, RPCError>) -> Void,
+        _ body: @escaping @Sendable () async throws(SignerError) -> Value
+    ) {
         let started = work.submit {
             do throws(SignerError) {
-                completion(.success(try await wallet.sign(digest: digest, from: address)))
+                completion(.success(try await body()))
             } catch {
                 completion(.failure(.internalError("signing failed: \(error.description)")))
             }
@@ -219,14 +229,9 @@ public struct WalletMethods: LocalMethods {
                 completion(result.map { SignedTransaction(transaction: transaction, signature: $0) })
             }
         }
-        let started = work.submit {
-            do throws(SignerError) {
-                completion(.success(try await wallet.sign(transaction: transaction, from: address)))
-            } catch {
-                completion(.failure(.internalError("signing failed: \(error.description)")))
-            }
+        submitSigning(work, completion) { () async throws(SignerError) in
+            try await wallet.sign(transaction: transaction, from: address)
         }
-        if !started { completion(.failure(shuttingDown)) }
     }
 
     /// `eth_sign(address, data)` and `personal_sign(data, address)`: EIP-191 over the bytes (hex), or over the

@@ -254,14 +254,23 @@ public final class PKCS11Backend: KeyBackend {
             return (state.module!, state.slot, state.idle.popLast(), state.generation)
         }
         if let idle { return .success((module, idle, generation)) }
+        let found: CK_SLOT_ID
+        var listing = Result<CK_SLOT_ID?, PKCS11Error>.success(slot)
+        if slot == nil { listing = Result { () throws(PKCS11Error) in try findSlot(module) } }
+        switch listing {
+        case .success(let listed?):
+            found = listed
+        case .success(nil):
+            // The label is wrong, or the token is gone: the operator's to fix.
+            throw .configuration(
+                "\(name): no token labelled \"\(settings.tokenLabel)\" (tokens: "
+                    + module.tokenLabels().map { "\"\($0)\"" }.joined(separator: ", ") + ")")
+        case .failure(let error):
+            guard error.disposition != .permanent else { throw .configuration("\(name): \(error)") }
+            return .failure(error)
+        }
         let session: CK_SESSION_HANDLE
         do throws(PKCS11Error) {
-            var found = slot
-            if found == nil { found = try findSlot(module) }
-            guard let found else {
-                // The label is wrong, or the token is gone: the operator's to fix.
-                throw PKCS11Error.noToken(settings.tokenLabel, present: module.tokenLabels())
-            }
             session = try module.openSession(slot: found)
         } catch {
             guard error.disposition != .permanent else { throw .configuration("\(name): \(error)") }

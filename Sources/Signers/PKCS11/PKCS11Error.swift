@@ -17,20 +17,8 @@ struct PKCS11Error: Error, Sendable, Hashable, CustomStringConvertible {
         case permanent
     }
 
-    /// No token has the configured label (the function names the labels that do exist, for the operator).
-    static func noToken(_ label: String, present: [String]) -> PKCS11Error {
-        PKCS11Error(
-            function: "no token labelled \"\(label)\" (tokens: "
-                + present.map { "\"\($0)\"" }.joined(separator: ", ") + ")", code: noTokenCode)
-    }
-
-    /// Not a Cryptoki code (vendor-defined range): it must not read as CKR_SLOT_ID_INVALID, which means "look again".
-    private static let noTokenCode = CK_RV(0x8000_0000 | 0x5347_0001)
-
     var disposition: Disposition {
         switch code {
-        case Self.noTokenCode:
-            .permanent
         case CK_RV(CKR_DEVICE_ERROR), CK_RV(CKR_DEVICE_MEMORY), CK_RV(CKR_FUNCTION_FAILED), CK_RV(CKR_GENERAL_ERROR),
             CK_RV(CKR_HOST_MEMORY), CK_RV(CKR_OPERATION_ACTIVE):
             .retry
@@ -78,5 +66,5 @@ struct PKCS11Error: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    var description: String { code == Self.noTokenCode ? function : "\(function) returned \(name)" }
+    var description: String { "\(function) returned \(name)" }
 }
