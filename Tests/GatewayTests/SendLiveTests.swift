@@ -156,7 +156,9 @@ import FoundationNetworking
             "receipts_watch.py",
             [
                 "--url", gateway.url, "--sender", key.address.checksummed, "--confirmations", "3",
-            ])
+                // Each wait is for blocks of a dev node that shares two cores with the other live suites' servers.
+                "--timeout", "90",
+            ], timeout: .seconds(300))
         await gateway.stop()
         #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
     }

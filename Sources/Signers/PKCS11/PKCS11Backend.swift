@@ -266,15 +266,13 @@ public final class PKCS11Backend: KeyBackend {
                 "\(name): no token labelled \"\(settings.tokenLabel)\" (tokens: "
                     + module.tokenLabels().map { "\"\($0)\"" }.joined(separator: ", ") + ")")
         case .failure(let error):
-            guard error.disposition != .permanent else { throw .configuration("\(name): \(error)") }
-            return .failure(error)
+            return try openingFault(error)
         }
         let session: CK_SESSION_HANDLE
         do throws(PKCS11Error) {
             session = try module.openSession(slot: found)
         } catch {
-            guard error.disposition != .permanent else { throw .configuration("\(name): \(error)") }
-            return .failure(error)
+            return try openingFault(error)
         }
         var pin = try settings.pin.resolve()
         defer { for index in pin.indices { pin[index] = 0 } }
@@ -286,10 +284,15 @@ public final class PKCS11Backend: KeyBackend {
             if pinCodes.map({ CK_RV($0) }).contains(error.code) {
                 throw .configuration("\(name): the PIN was refused (\(error.name))")
             }
-            guard error.disposition != .permanent else { throw .configuration("\(name): \(error)") }
-            return .failure(error)
+            return try openingFault(error)
         }
         return .success((module, session, generation))
+    }
+
+    /// A fault while opening a session: thrown when only the operator can fix it, else returned for the retry loop.
+    private func openingFault<Value>(_ error: PKCS11Error) throws(SignerError) -> Result<Value, PKCS11Error> {
+        guard error.disposition != .permanent else { throw .configuration("\(name): \(error)") }
+        return .failure(error)
     }
 
     /// The token's slot, or nil when no token has the label. A module may rescan its tokens on every listing
