@@ -3,9 +3,11 @@ import Foundation
 import GRDB
 
 /// The embedded `Journal`: one SQLite file (GRDB), WAL mode. With `synchronous = FULL` every commit is on disk
-/// before the call returns, so a client never holds a hash the journal could lose, even on power loss.
+/// before the call returns, so a client never holds a hash the journal could lose, even on power loss. Writes go
+/// through `GroupCommit`: the changes of many sends that arrive together share one commit.
 public final class SQLiteJournal: Journal {
     private let database: DatabaseQueue
+    private let writer: GroupCommit
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -42,13 +44,14 @@ public final class SQLiteJournal: Journal {
             }
         }
         try migrator.migrate(database)
+        writer = GroupCommit(database: database)
     }
 
     public func assigned(
         id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?, requestDigest: Bytes32?,
         replaces: UInt64?
     ) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO sends (id, sender, nonce, state, idempotency_key, request_digest, replaces)
@@ -64,7 +67,7 @@ public final class SQLiteJournal: Journal {
     }
 
     public func signed(id: UInt64, nonce: UInt64, raw: [UInt8], hash: Bytes32) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: """
                     UPDATE sends SET nonce = ?, state = 'signed', raw = ?, hash = ?, updated_at = CURRENT_TIMESTAMP
@@ -78,7 +81,7 @@ public final class SQLiteJournal: Journal {
     }
 
     public func failed(id: UInt64, reason: String) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: "UPDATE sends SET state = 'failed', failure = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?",
                 arguments: [reason, Int64(bitPattern: id)])
@@ -90,7 +93,7 @@ public final class SQLiteJournal: Journal {
     }
 
     public func mined(hash: Bytes32, blockNumber: UInt64) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: """
                     UPDATE sends SET state = 'mined', block_number = ?, updated_at = CURRENT_TIMESTAMP WHERE hash = ?
@@ -105,7 +108,7 @@ public final class SQLiteJournal: Journal {
     }
 
     public func unmined(hash: Bytes32) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: """
                     UPDATE sends SET state = 'submitted', block_number = NULL, updated_at = CURRENT_TIMESTAMP
@@ -160,7 +163,7 @@ public final class SQLiteJournal: Journal {
     }
 
     public func abandonUnsigned() async throws -> Int {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: "UPDATE sends SET state = 'abandoned', updated_at = CURRENT_TIMESTAMP WHERE state = 'assigned'")
             return db.changesCount
@@ -174,7 +177,7 @@ public final class SQLiteJournal: Journal {
     }
 
     private func update(id: UInt64, sql: String) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: "UPDATE sends SET \(sql), updated_at = CURRENT_TIMESTAMP WHERE id = ?",
                 arguments: [Int64(bitPattern: id)])

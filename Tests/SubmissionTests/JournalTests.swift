@@ -56,4 +56,40 @@ import Testing
         #expect(try await reopened.record(idempotencyKey: "k1")?.raw == [0xAA])
         #expect(try await reopened.maximumID() == 3)
     }
+
+    /// Concurrent writers share commits (GroupCommit): every change that returned is durable, and one that fails
+    /// (an idempotency key already taken) fails alone, without undoing the others of its batch.
+    @Test func concurrentWritesShareCommitsAndFailAlone() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString).sqlite")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let journal = try SQLiteJournal(path: path)
+        let count: UInt64 = 400
+        let outcomes = try await withThrowingTaskGroup(of: (UInt64, Bool).self) { group in
+            for id in 1...count {
+                group.addTask {
+                    // Every tenth request reuses one key: only the first of them to commit may hold it.
+                    let key = id % 10 == 0 ? "shared" : "key-\(id)"
+                    do {
+                        try await journal.assigned(id: id, from: Self.sender, nonce: id, idempotencyKey: key)
+                        try await journal.signed(id: id, nonce: id, raw: [UInt8(id % 256)], hash: Keccak256.hash([UInt8(id % 256), 1]))
+                        try await journal.submitted(id: id)
+                        return (id, true)
+                    } catch {
+                        return (id, false)
+                    }
+                }
+            }
+            return try await group.reduce(into: [UInt64: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        let failed = outcomes.filter { !$0.value }.keys.sorted()
+        #expect(failed.count == Int(count / 10) - 1)
+        #expect(failed.allSatisfy { $0 % 10 == 0 })
+        let reopened = try SQLiteJournal(path: path)
+        for (id, succeeded) in outcomes {
+            let record = try await reopened.record(id: id)
+            #expect(succeeded ? record?.state == .submitted : record == nil, "record \(id)")
+        }
+        #expect(try await reopened.lastAcceptedNonce(from: Self.sender) == outcomes.filter(\.value).keys.max())
+    }
 }
