@@ -6,6 +6,19 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
 ]
 
+// Products of the packages below, by the role they play in a target.
+func nio(_ names: String...) -> [Target.Dependency] {
+    names.map { .product(name: $0, package: "swift-nio") }
+}
+let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
+let httpClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+/// What a WebSocket edge (the gateway's server, its node client, the load-test clients) links.
+let webSocketEdge = nio("NIOCore", "NIOPosix", "NIOHTTP1", "NIOWebSocket")
+
 let package = Package(
     name: "SignerGateway",
     platforms: [.macOS(.v15)],
@@ -45,12 +58,9 @@ let package = Package(
         .target(
             name: "Signers",
             dependencies: [
-                "Ethereum", "JSON",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "Ethereum", "JSON", crypto, log, lifecycle,
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["PKCS11", "AWSKMS"],
             swiftSettings: strict
@@ -61,24 +71,13 @@ let package = Package(
         // AWS KMS: JSON 1.1 over AsyncHTTPClient, signed with our SigV4.
         .target(
             name: "SignersAWSKMS",
-            dependencies: [
-                "Ethereum", "JSON", "Signers",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["Ethereum", "JSON", "Signers", httpClient, crypto, log] + nio("NIOCore", "NIOHTTP1"),
             path: "Sources/Signers/AWSKMS",
             swiftSettings: strict
         ),
         .target(
             name: "SignersPKCS11",
-            dependencies: [
-                "CPKCS11", "Ethereum", "Signers",
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["CPKCS11", "Ethereum", "Signers", log] + nio("NIOPosix"),
             path: "Sources/Signers/PKCS11",
             swiftSettings: strict
         ),
@@ -86,27 +85,15 @@ let package = Package(
         .target(
             name: "Submission",
             dependencies: [
-                "Ethereum", "JSON", "JSONRPC", "Signers", "Node",
+                "Ethereum", "JSON", "JSONRPC", "Signers", "Node", log, lifecycle,
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         // The upstream node: one multiplexed WebSocket connection, id remapping, reconnect with backoff.
         .target(
             name: "Node",
-            dependencies: [
-                "JSON", "JSONRPC",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["JSON", "JSONRPC", nioSSL, httpClient, log, lifecycle] + webSocketEdge,
             swiftSettings: strict
         ),
         // The NIO edge: HTTP + WebSocket JSON-RPC server, sessions, method routing, subscription fan-out.
@@ -114,39 +101,19 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "JSON", "JSONRPC", "Ethereum", "Node", "Signers", "SignersAWSKMS", "SignersPKCS11", "Submission",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
-            ],
+                nioSSL, log, lifecycle, .product(name: "Yams", package: "Yams"),
+            ] + webSocketEdge,
             swiftSettings: strict
         ),
         .executableTarget(
             name: "signer-gateway",
-            dependencies: [
-                "Gateway",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["Gateway", argumentParser, log, lifecycle],
             swiftSettings: strict
         ),
         // The load-test harness: many pipelined WebSocket clients, and the raw NIO echo server to compare against.
         .executableTarget(
             name: "loadtest",
-            dependencies: [
-                "JSON", "JSONRPC", "Ethereum", "Signers", "Gateway",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["JSON", "JSONRPC", "Ethereum", "Signers", "Gateway", log, argumentParser] + webSocketEdge,
             path: "loadtest",
             exclude: ["compare.sh", "sign-benchmark.sh", "pipeline-benchmark.sh", "lib.sh", "README.md"],
             swiftSettings: strict
@@ -188,13 +155,8 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "Gateway", "Node", "JSON", "JSONRPC", "Ethereum", "Signers", "Submission", "TestSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+                log, lifecycle,
+            ] + nio("NIOCore", "NIOPosix", "NIOEmbedded", "NIOWebSocket"),
             swiftSettings: strict
         ),
     ],
