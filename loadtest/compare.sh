@@ -4,11 +4,8 @@
 # ratio compares the servers' per-message cost on one core. Usage: loadtest/compare.sh [connections] [depth] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-connections=${1:-200}
-depth=${2:-4}
-seconds=${3:-10}
-
 source loadtest/lib.sh
+load_shape "$@"
 build_release signer-gateway loadtest
 start_devnode
 

@@ -1,5 +1,8 @@
-# Shared by compare.sh and sign-benchmark.sh (sourced, not run): release builds, a work dir cleaned on exit,
+# Shared by the benchmark scripts (sourced, not run): release builds, a work dir cleaned on exit,
 # processes killed by pid on exit, free ports, and a dev node to bind the gateway to.
+
+# The load's shape from the usage's positional arguments: connections, pipeline depth each, seconds.
+load_shape() { connections=${1:-200}; depth=${2:-4}; seconds=${3:-10}; }
 
 build_release() {
     for product in "$@"; do swift build -c release --product "$product" >/dev/null; done

@@ -12,12 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 latency=${1:-20}
-connections=${2:-50}
-depth=${3:-4}
-seconds=${4:-10}
 mode=${5:-send}
-
 source loadtest/lib.sh
+load_shape "${2:-50}" "${3:-4}" "${4:-10}"
 build_release signer-gateway loadtest
 kms_python=Tools/kms/.venv/bin/python
 [ "${BACKEND:-delayed}" = kms ] && Tools/kms/install.sh

@@ -5,11 +5,8 @@
 # Usage: loadtest/sign-benchmark.sh [connections] [depth] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-connections=${1:-200}
-depth=${2:-4}
-seconds=${3:-10}
-
 source loadtest/lib.sh
+load_shape "$@"
 build_release signer-gateway loadtest ethereum-benchmark
 Tools/clients/install.sh
 

@@ -46,7 +46,7 @@ public final class InMemoryJournal: Journal {
 
     public func signed(id: UInt64, nonce: UInt64, raw: [UInt8], hash: Bytes32) async throws {
         try write { records in
-            records[id]?.nonce = nonce
+            guard records[id]?.nonce == nonce else { return }
             records[id]?.state = .signed
             records[id]?.raw = raw
             records[id]?.hash = hash

@@ -61,6 +61,8 @@ public protocol Journal: Sendable {
     func assigned(
         id: UInt64, from: Address, nonce: UInt64, idempotencyKey: String?, requestDigest: Bytes32?,
         replaces: UInt64?) async throws
+    /// The signed bytes of `id` at `nonce`; a no-op if `id` has since been renumbered (`assigned` at another
+    /// nonce): a signature that arrives late for an old nonce must not overwrite the current assignment.
     func signed(id: UInt64, nonce: UInt64, raw: [UInt8], hash: Bytes32) async throws
     func submitted(id: UInt64) async throws
     func failed(id: UInt64, reason: String) async throws

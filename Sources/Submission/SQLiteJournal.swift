@@ -70,9 +70,9 @@ public final class SQLiteJournal: Journal {
         try await writer.write { db in
             try db.execute(
                 sql: """
-                    UPDATE sends SET nonce = ?, state = 'signed', raw = ?, hash = ?, updated_at = CURRENT_TIMESTAMP
-                    WHERE id = ?
-                    """, arguments: [Int64(bitPattern: nonce), Data(raw), Data(hash.bytes), Int64(bitPattern: id)])
+                    UPDATE sends SET state = 'signed', raw = ?, hash = ?, updated_at = CURRENT_TIMESTAMP
+                    WHERE id = ? AND nonce = ?
+                    """, arguments: [Data(raw), Data(hash.bytes), Int64(bitPattern: id), Int64(bitPattern: nonce)])
         }
     }
 

@@ -548,12 +548,18 @@ public final class SendPipeline: Service, Sendable {
 
     /// Carries out one batch of a lane's actions in order: answers and journal writes here, node calls and
     /// signatures as sibling work items (in the order given), so that nothing waits behind a slow signature.
+    ///
+    /// Failures are journaled before anything later starts (a renumbered successor must not reach the node while
+    /// the journal still holds the failed one as sendable). Successes are journaled after the next submission is
+    /// on its way: the accepted bytes are already journaled as signed, and recovery resends a signed record, so
+    /// the `submitted` mark only has to precede the client's answer, not the next nonce.
     private func perform(_ actions: [NonceLane.Action], from: Address) async {
         var later: [NonceLane.Action] = []
+        var succeeded: [(UInt64, SignedTransaction)] = []
         for action in actions {
             switch action {
             case .succeeded(let id, let signed):
-                await succeed(id, signed, from: from)
+                succeeded.append((id, signed))
             case .failed(let id, let failure):
                 await fail(id, failure)
             case .outcomeUnknown(let id, let signed):
@@ -564,6 +570,7 @@ public final class SendPipeline: Service, Sendable {
         }
         // Each slow action is its own work item: siblings run concurrently, none waits behind another's I/O.
         for action in later { workInput.yield(.slow(from, action)) }
+        for (id, signed) in succeeded { await succeed(id, signed, from: from) }
     }
 
     private func carryOutSlow(_ action: NonceLane.Action, from: Address) async {
@@ -585,11 +592,8 @@ public final class SendPipeline: Service, Sendable {
     private func sync(_ from: Address) async {
         var backoff = settings.retryBackoff
         for attempt in 1...settings.lane.unsentAttemptsBeforeFailure {
-            let counted = await node.call(
-                method: "eth_getTransactionCount", params: [.string(from.lowercaseHex), "pending"])
-            if case .success(let value) = counted, let text = value.stringValue,
-                let pending = try? Hex.decodeQuantity(text)
-            {
+            let counted = await readPendingCount(from)
+            if case .success(let pending) = counted {
                 let actions: [NonceLane.Action]
                 do {
                     let journaled = try await journal.lastAcceptedNonce(from: from).map { $0 + 1 } ?? 0
@@ -610,6 +614,20 @@ public final class SendPipeline: Service, Sendable {
         let actions = lane(from) { $0.syncFailed(.nodeUnavailable("cannot read the account's nonce from the node")) }
         resumeSyncWaiters(from)
         await perform(actions, from: from)
+    }
+
+    /// One read of the node's pending transaction count of `from` (what the node would take as the next nonce).
+    private func readPendingCount(_ from: Address) async -> Result<UInt64, NodeError> {
+        let counted = await node.call(method: "eth_getTransactionCount", params: [.string(from.lowercaseHex), "pending"])
+        switch counted {
+        case .success(let value):
+            guard let text = value.stringValue, let count = try? Hex.decodeQuantity(text) else {
+                return .failure(.malformedResponse("eth_getTransactionCount answered \(value), not a quantity"))
+            }
+            return .success(count)
+        case .failure(let error):
+            return .failure(error)
+        }
     }
 
     private func resumeSyncWaiters(_ from: Address) {
@@ -633,6 +651,7 @@ public final class SendPipeline: Service, Sendable {
         for round in 1...settings.signAttempts {
             do throws(SignerError) {
                 let signed = try await wallet.sign(transaction: transaction, from: from)
+                await journalSigned(id, signed)
                 return await perform(lane(from) { $0.signed(id, token: token, signed) }, from: from)
             } catch {
                 lastError = error
@@ -644,9 +663,23 @@ public final class SendPipeline: Service, Sendable {
         await perform(lane(from) { $0.signFailed(id, token: token, lastError) }, from: from)
     }
 
+    /// Journals a signature as soon as it arrives, while earlier nonces are still being submitted: the commit
+    /// (shared with other writers, `GroupCommit`) is then off the lane's one-at-a-time path to the node. If it
+    /// fails, `submit` tries again before the bytes leave the gateway. A record signed ahead of its turn may never
+    /// be sent; recovery resends such a record only when its nonce is next (`recover`).
+    private func journalSigned(_ id: UInt64, _ signed: SignedTransaction) async {
+        do {
+            try await journal.signed(id: id, nonce: signed.transaction.nonce, raw: signed.raw, hash: signed.hash)
+            state.withLock { $0.journaledHash[id] = signed.hash }
+        } catch {
+            logger.debug("journal: a signature is recorded at submission instead", metadata: ["error": "\(error)"])
+        }
+    }
+
     private func submit(_ id: UInt64, _ signed: SignedTransaction, token: Int, from: Address) async {
-        // The signed bytes are journaled once, before they first leave the gateway; a retry of the same bytes
-        // never rewrites the journal (a failed rewrite must not turn a possible broadcast into an error).
+        // The signed bytes are journaled before they first leave the gateway (usually already when signed); a
+        // retry of the same bytes never rewrites the journal (a failed rewrite must not turn a possible broadcast
+        // into an error).
         let journaled = state.withLock { $0.journaledHash[id] == signed.hash }
         if !journaled {
             do {
@@ -827,20 +860,58 @@ public final class SendPipeline: Service, Sendable {
 
     // MARK: Recovery
 
+    /// The node's pending transaction count of `from`, asked until it answers; `nil` only when shutting down.
+    private func pendingCount(_ from: Address) async -> UInt64? {
+        var backoff = settings.retryBackoff
+        while !Task.isCancelled {
+            if case .success(let count) = await readPendingCount(from) { return count }
+            try? await Task.sleep(for: backoff.nextDelay())
+        }
+        return nil
+    }
+
     /// Settles the journal's unsettled records of one address, in nonce order, before its lane opens: each is sent
     /// again until the node gives a verdict. A record whose nonce another transaction took is marked so and
     /// skipped; the ones the node holds become the lane's accepted transactions.
+    ///
+    /// A record only signed (never confirmed sent) may have been signed ahead of its turn, while an earlier nonce
+    /// was still on its way; if that earlier nonce is free now (refused, or never sent), sending it would leave a
+    /// gap the node would queue behind forever. Such a record is failed, not sent: the lane numbers from the
+    /// free nonce.
     private func recover(_ from: Address, _ records: [JournalRecord]) async {
         var accepted: [UInt64: NonceLane.Accepted] = [:]
         var backoff = settings.retryBackoff
+        // The lowest nonce not taken at the node or by a record settled here; read once, if any record needs it.
+        var untaken: UInt64? = nil
+        if records.contains(where: { $0.state == .signed }) {
+            untaken = await pendingCount(from)
+            guard untaken != nil else { return }  // shutting down: the journal still holds everything
+        }
         recordLoop: for record in records {
             guard let raw = record.raw, let signed = try? SignedTransaction(raw: raw) else {
                 try? await journal.failed(id: record.id, reason: "journal record has no readable transaction")
                 continue
             }
+            if record.state == .signed, let untaken, record.nonce > untaken {
+                logger.notice(
+                    "journal: a transaction signed ahead of its turn is dropped unsent",
+                    metadata: [
+                        "signer.address": "\(from)", "tx.hash": "\(signed.hash)", "tx.nonce": "\(record.nonce)",
+                        "tx.freeNonce": "\(untaken)",
+                    ])
+                try? await journal.failed(
+                    id: record.id,
+                    reason: "never sent: the gateway stopped before nonce \(untaken) was taken; nothing was broadcast")
+                continue
+            }
             var gaps = 0
             while !Task.isCancelled {
-                switch await verdict(for: signed) {
+                let answer = await verdict(for: signed)
+                switch answer {
+                case .accepted, .nonceTaken: untaken = untaken.map { max($0, record.nonce + 1) }
+                default: break
+                }
+                switch answer {
                 case .accepted:
                     if record.state == .signed { try? await journal.submitted(id: record.id) }
                     if let previous = accepted[record.nonce] { try? await journal.replaced(id: previous.id) }

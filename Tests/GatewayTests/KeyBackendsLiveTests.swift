@@ -12,6 +12,11 @@ import Testing
     struct Subject {
         let entry: BackendConfiguration
         let addresses: [String]
+
+        init(_ type: BackendType, _ name: String, _ values: [String: String], addresses: [String]) {
+            entry = BackendConfiguration(type: type, name: name, values: values)
+            self.addresses = addresses
+        }
     }
 
     /// Runs `body` with a backend of `type` on its real server (files, SoftHSM, moto KMS), stopped afterwards.
@@ -25,34 +30,23 @@ import Testing
             for key in keys {
                 _ = try KeystoreBackend.write(key, password: Array("pw".utf8), kdf: .light, to: directory.path)
             }
-            try await body(
-                Subject(
-                    entry: BackendConfiguration(
-                        type: .keystore, name: "files", values: ["directory": directory.path, "password": "pw"]),
-                    addresses: keys.map(\.address.lowercaseHex)))
+            let values = ["directory": directory.path, "password": "pw"]
+            try await body(Subject(.keystore, "files", values, addresses: keys.map(\.address.lowercaseHex)))
         case .pkcs11:
             let token = try await SoftHSMToken.shared()
-            try await body(
-                Subject(
-                    entry: BackendConfiguration(
-                        type: .pkcs11, name: "hsm",
-                        values: [
-                            "module": SoftHSMToken.modulePath, "tokenLabel": SoftHSMToken.liveLabel,
-                            "pin": SoftHSMToken.pin, "keyLabels": "signer-*", "sessions": "4",
-                        ]),
-                    addresses: token.liveSigners.map(\.address)))
+            let values = [
+                "module": SoftHSMToken.modulePath, "tokenLabel": SoftHSMToken.liveLabel,
+                "pin": SoftHSMToken.pin, "keyLabels": "signer-*", "sessions": "4",
+            ]
+            try await body(Subject(.pkcs11, "hsm", values, addresses: token.liveSigners.map(\.address)))
         case .awsKms:
             let server = try await KMSServer.start(keyCount: 3)
             defer { server.stop() }
-            try await body(
-                Subject(
-                    entry: BackendConfiguration(
-                        type: .awsKms, name: "kms",
-                        values: [
-                            "region": server.region, "endpoint": server.endpoint,
-                            "accessKeyId": server.accessKeyID, "secretAccessKey": server.secretAccessKey,
-                        ]),
-                    addresses: server.keys.map(\.address)))
+            let values = [
+                "region": server.region, "endpoint": server.endpoint,
+                "accessKeyId": server.accessKeyID, "secretAccessKey": server.secretAccessKey,
+            ]
+            try await body(Subject(.awsKms, "kms", values, addresses: server.keys.map(\.address)))
         }
     }
 

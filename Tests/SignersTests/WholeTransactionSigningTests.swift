@@ -19,6 +19,14 @@ import Testing
         return wallet
     }
 
+    /// What the wallet throws when `backend` is asked to sign `transaction` for the account.
+    static func refusal(_ backend: InMemoryBackend) async throws -> SignerError {
+        let wallet = await wallet(backend)
+        return try await #require(throws: SignerError.self) {
+            try await wallet.sign(transaction: Self.transaction, from: Self.key.address)
+        }
+    }
+
     @Test func aFaithfulBackendsTransactionIsUsedAsItIs() async throws {
         let backend = InMemoryBackend(keys: [Self.key], signingForm: .transaction)
         let wallet = await Self.wallet(backend)
@@ -41,20 +49,14 @@ import Testing
             }
             return changed
         }
-        let wallet = await Self.wallet(backend)
-        let error = try await #require(throws: SignerError.self) {
-            try await wallet.sign(transaction: Self.transaction, from: Self.key.address)
-        }
+        let error = try await Self.refusal(backend)
         #expect(error.label == "invalid_signature")
         #expect(error.description.contains("other fields than requested"))
     }
 
     @Test func aTransactionSignedByAnotherKeyIsRefused() async throws {
         let backend = InMemoryBackend(keys: [Self.key], impostor: PrivateKey.random(), signingForm: .transaction)
-        let wallet = await Self.wallet(backend)
-        let error = try await #require(throws: SignerError.self) {
-            try await wallet.sign(transaction: Self.transaction, from: Self.key.address)
-        }
+        let error = try await Self.refusal(backend)
         #expect(error.label == "invalid_signature")
         #expect(error.description.contains("recovers to"))
     }

@@ -11,6 +11,10 @@ import Testing
         try await journal.assigned(id: 1, from: sender, nonce: 4, idempotencyKey: "k1")
         try await journal.assigned(id: 2, from: sender, nonce: 5, idempotencyKey: nil)
         try await journal.assigned(id: 2, from: sender, nonce: 4, idempotencyKey: nil)  // renumbered
+        // A signature that arrives late, for the nonce it had before: the current assignment stands.
+        try await journal.signed(id: 2, nonce: 5, raw: [0xCC], hash: Keccak256.hash([3]))
+        #expect(try await journal.record(id: 2)?.state == .assigned)
+        #expect(try await journal.record(id: 2)?.raw == nil)
         #expect(try await journal.lastAcceptedNonce(from: sender) == nil)  // nothing signed yet
         try await journal.signed(id: 1, nonce: 4, raw: [0xAA], hash: hash)
         // Signed is not accepted: a record the node never took must not push later nonces up.

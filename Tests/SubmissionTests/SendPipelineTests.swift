@@ -124,10 +124,7 @@ import Testing
     @Test func replacementUnderpricedMeansTheNonceIsTakenAndNothingFails() async throws {
         let harness = await Harness()
         // A transaction sent around the gateway sits in the pool at nonce 0; the node's count does not show it yet.
-        let foreignAt = Mutex(true)
-        harness.node.setScript { method, _ in
-            guard method == "eth_sendRawTransaction", foreignAt.withLock({ $0 }) else { return nil }
-            foreignAt.withLock { $0 = false }
+        harness.node.scriptFirstBroadcast { _ in
             harness.node.setPendingCount(1, for: Self.from)  // the node's count now includes the foreign one
             return .failure(.answered(.server("replacement transaction underpriced")))
         }
@@ -140,12 +137,9 @@ import Testing
     @Test func aLostAnswerThenAJournalFailureNeverTurnsIntoAnError() async throws {
         let journal = InMemoryJournal()
         let harness = await Harness(journal: journal)
-        let lost = Mutex(true)
-        harness.node.setScript { method, params in
-            guard method == "eth_sendRawTransaction", lost.withLock({ $0 }) else { return nil }
-            lost.withLock { $0 = false }
+        harness.node.scriptFirstBroadcast { params in
             journal.failWrites = true  // the disk fills up right after the first, unanswered, broadcast
-            _ = harness.node.answerByDefault(method, params)  // the node took the bytes; its answer is lost
+            _ = harness.node.answerByDefault("eth_sendRawTransaction", params)  // the node took the bytes; its answer is lost
             return .failure(.connectionLost)
         }
         try await harness.running {
@@ -187,10 +181,7 @@ import Testing
 
     @Test func aRejectionForGoodFailsOnlyThatRequestAndBurnsNoNonce() async throws {
         let harness = await Harness()
-        let refuseFirst = Mutex(true)
-        harness.node.setScript { method, _ in
-            guard method == "eth_sendRawTransaction", refuseFirst.withLock({ $0 }) else { return nil }
-            refuseFirst.withLock { $0 = false }
+        harness.node.scriptFirstBroadcast { _ in
             return .failure(.answered(.server("insufficient funds for gas * price + value")))
         }
         try await harness.running {
@@ -262,14 +253,48 @@ import Testing
     /// A journal as a crashed run left it: nonce 0 signed (perhaps sent), never confirmed.
     static func journalHoldingASignedTransaction(id: UInt64) async throws -> (InMemoryJournal, SignedTransaction) {
         let journal = InMemoryJournal()
-        let old = try Transaction(
-            type: .dynamicFee, chainId: 1337, nonce: 0,
+        return (journal, try await journalSigned(id: id, nonce: 0, in: journal))
+    }
+
+    /// Journals a transfer at `nonce` as signed by id `id` (as `SendPipeline` does once the signature arrives).
+    static func journalSigned(id: UInt64, nonce: UInt64, in journal: InMemoryJournal) async throws
+        -> SignedTransaction
+    {
+        let signed = try Transaction(
+            type: .dynamicFee, chainId: 1337, nonce: nonce,
             fees: .dynamic(maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: 3_000_000_000),
             gas: 21_000, to: Self.from, value: 1, data: []
         ).signed(with: Self.key)
-        try await journal.assigned(id: id, from: Self.from, nonce: 0)
-        try await journal.signed(id: id, nonce: 0, raw: old.raw, hash: old.hash)
-        return (journal, old)
+        try await journal.assigned(id: id, from: Self.from, nonce: nonce)
+        try await journal.signed(id: id, nonce: nonce, raw: signed.raw, hash: signed.hash)
+        return signed
+    }
+
+    /// Signatures are journaled as they arrive, ahead of their turn. A crash while nonce 0 was still unsent (its
+    /// signature failed, say) leaves nonce 1 journaled as signed: sent now, it would sit behind a gap forever.
+    @Test func aRecordSignedAheadOfAFreeNonceIsDroppedUnsent() async throws {
+        let journal = InMemoryJournal()
+        let ahead = try await Self.journalSigned(id: 4, nonce: 1, in: journal)
+        let harness = await Harness(journal: journal)
+        try await harness.running {
+            let fresh = try await harness.send(Self.transfer()).get()
+            #expect(fresh.transaction.nonce == 0)
+            #expect(!harness.node.accepted.map(\.hash).contains(ahead.hash))
+            #expect(harness.records.first { $0.id == 4 }?.state == .failed)
+        }
+    }
+
+    /// The same crash with both nonces signed: they are contiguous from the node's count, so both are sent.
+    @Test func recordsSignedInARowFromTheNodesCountAreAllSent() async throws {
+        let journal = InMemoryJournal()
+        let first = try await Self.journalSigned(id: 4, nonce: 0, in: journal)
+        let second = try await Self.journalSigned(id: 5, nonce: 1, in: journal)
+        let harness = await Harness(journal: journal)
+        try await harness.running {
+            #expect(await harness.send(Self.transfer()).nonce == 2)
+            #expect(harness.node.accepted.prefix(2).map(\.hash) == [first.hash, second.hash])
+            #expect(harness.records.filter { [4, 5].contains($0.id) }.allSatisfy { $0.state == .submitted })
+        }
     }
 
     @Test func recoverySettlesTheJournalBeforeTheLaneAssignsANonce() async throws {

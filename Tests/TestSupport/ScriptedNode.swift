@@ -27,6 +27,16 @@ public final class ScriptedNode: NodeClient, Sendable {
     /// Answers calls before the default node does (`nil` from the script: the default answers).
     public func setScript(_ script: Script?) { state.withLock { $0.script = script } }
 
+    /// Answers the first `eth_sendRawTransaction` with `answer` (run once, given its params), the rest by default.
+    public func scriptFirstBroadcast(_ answer: @escaping @Sendable (JSONValue) -> Result<JSONValue, NodeError>) {
+        let pending = Mutex(true)
+        setScript { method, params in
+            guard method == "eth_sendRawTransaction", pending.withLock({ $0 }) else { return nil }
+            pending.withLock { $0 = false }
+            return answer(params)
+        }
+    }
+
     /// The node's count of `address` (as if transactions were sent around the gateway).
     public func setPendingCount(_ count: UInt64, for address: Address) {
         state.withLock { $0.pending[address] = count }

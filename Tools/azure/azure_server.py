@@ -32,7 +32,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import socket
 import ssl
 import sys
@@ -42,6 +41,10 @@ import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+# servertools (Tools/shared, stdlib only): the signal, TLS and ready-line helpers every tool's server shares.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shared"))
+import servertools  # noqa: E402
 
 VAULT_RESOURCE = "https://vault.azure.net"
 API_VERSIONS = {"7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01"}
@@ -304,8 +307,12 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 120  # idle keep-alive connections
 
+    @property
+    def state(self):
+        return self.server.state  # the one State that both servers (HTTPS, IMDS) share
+
     def log_message(self, fmt, *a):
-        if self.server.state.args.log_requests:
+        if self.state.args.log_requests:
             sys.stderr.write(f"azure: {self.address_string()} {fmt % a}\n")
 
     def read_body(self):
@@ -396,10 +403,6 @@ class PlainServer(ThreadingHTTPServer):
 # the HTTPS port: authority, vault, control
 
 class MainHandler(Handler):
-    @property
-    def state(self):
-        return self.server.state
-
     @property
     def base(self):
         return self.server.base_url
@@ -921,7 +924,7 @@ class MainHandler(Handler):
 
 class ImdsHandler(Handler):
     def route(self, path, query, body):
-        st = self.server.state
+        st = self.state
         if path != "/metadata/identity/oauth2/token" or self.command != "GET":
             raise HttpError(404, {"error": "not_found", "error_description": "Not found"})
         if self.headers.get("Metadata", "").lower() != "true":
@@ -949,27 +952,12 @@ class ImdsHandler(Handler):
 
 def main(argv=None):
     t0 = time.monotonic()
-    # A parent may start us with SIGTERM/SIGINT blocked (threads of Swift's Dispatch block every signal, and a
-    # child inherits the mask): unblock them, or SIGTERM would stay pending forever.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    servertools.unblock_stop_signals()
     args = parse(argv)
-
-    def stop(signum, frame):
-        # Exit at once: request threads are daemons, and skipping interpreter teardown means an in-flight
-        # request (e.g. a sign sleeping for --sign-latency-ms) cannot delay the exit.
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    servertools.exit_on_stop_signals()
 
     ca_path, cert_path, key_path = ensure_certs(args.cert_dir)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert_path, key_path)
+    context = servertools.tls_server_context(cert_path, key_path)
 
     state = State(args)
     try:
@@ -988,11 +976,10 @@ def main(argv=None):
     main_server.base_url = f"https://{shown}:{main_server.server_address[1]}"
     imds_server.system_client_id = str(uuid.uuid4())
     threading.Thread(target=imds_server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True).start()
-    sys.stdout.write(json.dumps({"vault": main_server.base_url, "authority": main_server.base_url,
-                                 "imds": f"http://{shown}:{imds_server.server_address[1]}", "ca": ca_path}) + "\n")
-    sys.stdout.flush()
-    sys.stderr.write(f"azure: ready in {time.monotonic() - t0:.2f} s\n")
-    sys.stderr.flush()
+    servertools.announce_ready(json.dumps({"vault": main_server.base_url, "authority": main_server.base_url,
+                                           "imds": f"http://{shown}:{imds_server.server_address[1]}",
+                                           "ca": ca_path}),
+                               f"azure: ready in {time.monotonic() - t0:.2f} s")
     main_server.serve_forever(poll_interval=0.5)
 
 

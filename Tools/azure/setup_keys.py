@@ -26,8 +26,12 @@ Exit code 0 on success; on an Azure or connection error, 1 with the error on std
 """
 
 import argparse
-import json
+import os
 import sys
+
+# servertools (Tools/shared, stdlib only): the JSON-line-or-error ending every tool's setup script shares.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shared"))
+import servertools  # noqa: E402
 
 API_VERSION = "7.4"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -134,14 +138,7 @@ def main(argv=None):
 
     from azure.core.exceptions import AzureError
 
-    try:
-        out = run()
-    except AzureError as e:
-        print(f"setup_keys: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
-    return 0
+    return servertools.print_json_result("setup_keys", run, AzureError, lambda e: f"{type(e).__name__}: {e}")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ Prints exactly one line when ready:
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# servertools (Tools/shared, stdlib only): the signal helpers every tool's server shares.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shared"))
 
+import servertools  # noqa: E402
 from evmnode import config  # noqa: E402
 from evmnode.accounts import dev_accounts  # noqa: E402
 from evmnode.node import Node  # noqa: E402
@@ -24,9 +26,7 @@ from evmnode.server import Server  # noqa: E402
 
 
 def main(argv=None):
-    # A parent may start us with SIGTERM/SIGINT blocked (threads of Swift's Dispatch block every signal, and a
-    # child inherits the mask): unblock them, or SIGTERM would stay pending forever and never stop the node.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    servertools.unblock_stop_signals()
     args = config.parse(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="devnode: %(levelname)s %(message)s")
     dev = dev_accounts(args.accounts)

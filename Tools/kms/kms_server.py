@@ -33,9 +33,12 @@ Patches to stock moto 5.2.5 (see README.md, "Why the patches"):
 
 import argparse
 import os
-import signal
 import sys
 import time
+
+# servertools (Tools/shared, stdlib only): the signal, TLS and ready-line helpers every tool's server shares.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shared"))
+import servertools  # noqa: E402
 
 
 def parse(argv=None):
@@ -267,22 +270,9 @@ def kms_wsgi(app):
 
 def main(argv=None):
     t0 = time.monotonic()
-    # A parent may start us with SIGTERM/SIGINT blocked (threads of Swift's Dispatch block every signal, and a
-    # child inherits the mask): unblock them, or SIGTERM would stay pending forever.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    servertools.unblock_stop_signals()
     args = parse(argv)
-
-    def stop(signum, frame):
-        # Exit at once: request threads are daemons, and skipping interpreter teardown means an
-        # in-flight request (e.g. a Sign sleeping for --sign-latency-ms) cannot delay the exit.
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    servertools.exit_on_stop_signals()
 
     # moto reads these when moto.settings is first imported.
     if args.enforce_auth is not None:
@@ -313,10 +303,8 @@ def main(argv=None):
     # threaded=True: werkzeug's ThreadedWSGIServer, one daemon thread per connection.
     server = make_server(args.host, args.port, kms_wsgi(app), threaded=True, request_handler=MotoRequestHandler)
     port = server.server_address[1]
-    sys.stdout.write(f"kms listening on http://{args.host}:{port}\n")
-    sys.stdout.flush()
-    sys.stderr.write(f"kms: ready in {time.monotonic() - t0:.2f} s\n")
-    sys.stderr.flush()
+    servertools.announce_ready(f"kms listening on http://{args.host}:{port}",
+                               f"kms: ready in {time.monotonic() - t0:.2f} s")
     server.serve_forever(poll_interval=0.5)
 
 

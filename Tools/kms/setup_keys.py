@@ -29,8 +29,13 @@ Exit code 0 on success; on an AWS error, 1 with the error on stderr.
 
 import argparse
 import json
+import os
 import sys
 import uuid
+
+# servertools (Tools/shared, stdlib only): the JSON-line-or-error ending every tool's setup script shares.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shared"))
+import servertools  # noqa: E402
 
 FREE_REQUESTS = 3  # CreateUser, PutUserPolicy, CreateAccessKey
 
@@ -124,14 +129,7 @@ def main(argv=None):
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    try:
-        out = run()
-    except (ClientError, BotoCoreError) as e:
-        print(f"setup_keys: {e}", file=sys.stderr)
-        return 1
-    sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
-    return 0
+    return servertools.print_json_result("setup_keys", run, (ClientError, BotoCoreError))
 
 
 if __name__ == "__main__":

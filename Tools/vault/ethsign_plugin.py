@@ -52,16 +52,22 @@ class GoStringSlice(list):
     """A []string (a repeated query parameter)."""
 
 
-def go_v(value):
-    """fmt's %v of a decoded JSON value."""
+def _scalar_text(value, nil, true, false):
+    """The text of nil (`nil`), a bool (`true` / `false`) or a string or json.Number (its text); None otherwise."""
     if value is None:
-        return "<nil>"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
+        return nil
+    if value is True or value is False:
+        return true if value else false
     if isinstance(value, str):
         return str(value)
+    return None
+
+
+def go_v(value):
+    """fmt's %v of a decoded JSON value."""
+    text = _scalar_text(value, "<nil>", "true", "false")
+    if text is not None:
+        return text
     if isinstance(value, list):
         return "[" + " ".join(go_v(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -84,14 +90,9 @@ def weak_decode_string(value):
 
     string and json.Number keep their text, bool -> "1"/"0", nil leaves "" (mapstructure sets nothing for nil input);
     a slice (of non-bytes) or a map cannot be converted."""
-    if value is None:
-        return ""
-    if value is True:
-        return "1"
-    if value is False:
-        return "0"
-    if isinstance(value, str):
-        return str(value)
+    text = _scalar_text(value, "", "1", "0")
+    if text is not None:
+        return text
     raise ValueError(f"'' expected type 'string', got unconvertible type '{go_type(value)}', value: '{go_v(value)}'")
 
 

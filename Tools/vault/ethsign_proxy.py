@@ -34,7 +34,6 @@ import ipaddress
 import json
 import os
 import re
-import signal
 import socket
 import ssl
 import sys
@@ -43,6 +42,10 @@ import time
 import urllib.parse
 
 import ethsign_plugin as plugin
+
+# servertools (Tools/shared, stdlib only): the signal, TLS and ready-line helpers every tool's server shares.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shared"))
+import servertools  # noqa: E402
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "proxy-connection"}
@@ -56,20 +59,30 @@ def parse(argv=None):
     p.add_argument("--upstream-ca", metavar="FILE")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
-    p.add_argument("--mount", default="ethereum")
-    p.add_argument("--sign-latency-ms", type=float, default=0.0, metavar="MS")
-    p.add_argument("--tls-cert-dir", metavar="DIR")
-    p.add_argument("--require-client-cert", action="store_true")
+    add_proxy_options(p)
     p.add_argument("--log-requests", action="store_true")
     args = p.parse_args(argv)
-    if args.sign_latency_ms < 0:
-        p.error("--sign-latency-ms must be >= 0")
-    if args.require_client_cert and not args.tls_cert_dir:
-        p.error("--require-client-cert needs --tls-cert-dir")
+    check_proxy_options(p, args)
     args.mount = args.mount.strip("/")
     if not args.mount:
         p.error("--mount must not be empty")
     return args
+
+
+def add_proxy_options(p):
+    """The proxy's options that vault_stack.py takes too (and passes on): --mount, --sign-latency-ms, --tls-cert-dir,
+    --require-client-cert. check_proxy_options(p, args) checks them after parse_args."""
+    p.add_argument("--mount", default="ethereum")
+    p.add_argument("--sign-latency-ms", type=float, default=0.0, metavar="MS")
+    p.add_argument("--tls-cert-dir", metavar="DIR")
+    p.add_argument("--require-client-cert", action="store_true")
+
+
+def check_proxy_options(p, args):
+    if args.sign_latency_ms < 0:
+        p.error("--sign-latency-ms must be >= 0")
+    if args.require_client_cert and not args.tls_cert_dir:
+        p.error("--require-client-cert needs --tls-cert-dir")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -628,12 +641,8 @@ def build(args):
     paths = None
     if args.tls_cert_dir:
         paths = ensure_tls_material(args.tls_cert_dir)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(paths["server.pem"], paths["server-key.pem"])
-        if args.require_client_cert:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            ctx.load_verify_locations(paths["ca.pem"])
+        ctx = servertools.tls_server_context(paths["server.pem"], paths["server-key.pem"],
+                                             paths["ca.pem"] if args.require_client_cert else None)
     server = Server((args.host, args.port), make_handler(proxy), ctx)
     scheme = "https" if ctx else "http"
     host = args.host if ":" not in args.host else f"[{args.host}]"
@@ -642,25 +651,12 @@ def build(args):
 
 def main(argv=None):
     t0 = time.monotonic()
-    # A parent may start us with SIGTERM/SIGINT blocked (Swift Dispatch threads block every signal and a child
-    # inherits the mask): unblock them.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    servertools.unblock_stop_signals()
     args = parse(argv)
-
-    def stop(signum, frame):
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    servertools.exit_on_stop_signals()
     server, url, _ = build(args)
-    sys.stdout.write(f"ethsign proxy listening on {url}\n")
-    sys.stdout.flush()
-    sys.stderr.write(f"ethsign-proxy: ready in {time.monotonic() - t0:.2f} s (upstream {args.upstream})\n")
-    sys.stderr.flush()
+    servertools.announce_ready(f"ethsign proxy listening on {url}",
+                               f"ethsign-proxy: ready in {time.monotonic() - t0:.2f} s (upstream {args.upstream})")
     server.serve_forever(poll_interval=0.5)
 
 

@@ -39,8 +39,11 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+# servertools (Tools/shared, stdlib only): the JSON-line-or-error ending every tool's setup script shares.
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "shared"))
 
 import ethsign_plugin  # noqa: E402
+import servertools  # noqa: E402
 
 
 class VaultError(Exception):
@@ -227,17 +230,8 @@ def parse(argv):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
-    try:
-        out = setup_kv(args) if args.command == "kv" else setup_ethsign(args)
-    except VaultError as e:
-        sys.stderr.write(f"setup_vault: {e}\n")
-        return 1
-    except requests.RequestException as e:
-        sys.stderr.write(f"setup_vault: {e}\n")
-        return 1
-    sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
-    return 0
+    setup = setup_kv if args.command == "kv" else setup_ethsign
+    return servertools.print_json_result("setup_vault", lambda: setup(args), (VaultError, requests.RequestException))
 
 
 if __name__ == "__main__":

@@ -41,8 +41,11 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+# servertools (Tools/shared, stdlib only): the signal and ready-line helpers every tool's server shares.
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "shared"))
 
 import ethsign_proxy  # noqa: E402
+import servertools  # noqa: E402
 
 
 def parse(argv=None):
@@ -50,18 +53,12 @@ def parse(argv=None):
     p.add_argument("--root-token")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--bao-port", type=int, default=0)
-    p.add_argument("--mount", default="ethereum")
-    p.add_argument("--sign-latency-ms", type=float, default=0.0, metavar="MS")
-    p.add_argument("--tls-cert-dir", metavar="DIR")
-    p.add_argument("--require-client-cert", action="store_true")
+    ethsign_proxy.add_proxy_options(p)
     p.add_argument("--bao-tls", action="store_true")
     p.add_argument("--bao-log", metavar="FILE")
     p.add_argument("--log-requests", action="store_true")
     args = p.parse_args(argv)
-    if args.require_client_cert and not args.tls_cert_dir:
-        p.error("--require-client-cert needs --tls-cert-dir")
-    if args.sign_latency_ms < 0:
-        p.error("--sign-latency-ms must be >= 0")
+    ethsign_proxy.check_proxy_options(p, args)
     return args
 
 
@@ -106,7 +103,7 @@ def log(msg):
 
 def main(argv=None):
     t0 = time.monotonic()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    servertools.unblock_stop_signals()
     args = parse(argv)
     root_token = args.root_token or "root-" + secrets.token_hex(12)  # OpenBao refuses ids starting "s."
     cleanup = []
@@ -196,9 +193,8 @@ def main(argv=None):
                 "ca": tls["ca.pem"] if tls else None, "mount": pargs.mount, "baoCa": bao_ca,
                 "clientCert": client[0] if client else None, "clientKey": client[1] if client else None,
                 "baoPid": proc.pid}
-        sys.stdout.write(json.dumps(line) + "\n")
-        sys.stdout.flush()
-        log(f"ready in {time.monotonic() - t0:.2f} s (bao pid {proc.pid}, log {log_path})")
+        servertools.announce_ready(json.dumps(line), f"vault_stack: ready in {time.monotonic() - t0:.2f} s "
+                                                     f"(bao pid {proc.pid}, log {log_path})")
 
         while True:
             time.sleep(0.2)

@@ -121,29 +121,29 @@ public struct UInt256: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public func addingReportingOverflow(_ other: UInt256) -> (partialValue: UInt256, overflow: Bool) {
+        limbwise(other) { $0.addingReportingOverflow($1) }
+    }
+
+    public func subtractingReportingOverflow(_ other: UInt256) -> (partialValue: UInt256, overflow: Bool) {
+        limbwise(other) { $0.subtractingReportingOverflow($1) }
+    }
+
+    /// Addition and subtraction are the same walk from the low limb up: apply `step`, then carry (or borrow) one
+    /// into the next limb.
+    @inline(__always)
+    private func limbwise(
+        _ other: UInt256, _ step: (UInt64, UInt64) -> (partialValue: UInt64, overflow: Bool)
+    ) -> (partialValue: UInt256, overflow: Bool) {
         let a = words, b = other.words
         var result: [UInt64] = [0, 0, 0, 0]
         var carry = false
         for index in 0..<4 {
-            let (sum1, o1) = a[index].addingReportingOverflow(b[index])
-            let (sum2, o2) = sum1.addingReportingOverflow(carry ? 1 : 0)
-            result[index] = sum2
-            carry = o1 || o2
+            let (partial, overflowed) = step(a[index], b[index])
+            let (limb, carried) = step(partial, carry ? 1 : 0)
+            result[index] = limb
+            carry = overflowed || carried
         }
         return (UInt256(words: result), carry)
-    }
-
-    public func subtractingReportingOverflow(_ other: UInt256) -> (partialValue: UInt256, overflow: Bool) {
-        let a = words, b = other.words
-        var result: [UInt64] = [0, 0, 0, 0]
-        var borrow = false
-        for index in 0..<4 {
-            let (difference1, o1) = a[index].subtractingReportingOverflow(b[index])
-            let (difference2, o2) = difference1.subtractingReportingOverflow(borrow ? 1 : 0)
-            result[index] = difference2
-            borrow = o1 || o2
-        }
-        return (UInt256(words: result), borrow)
     }
 
     public func multipliedReportingOverflow(by other: UInt256) -> (partialValue: UInt256, overflow: Bool) {

@@ -1,14 +1,11 @@
 """Fixtures: real azure_server.py subprocesses on port 0 (killed by their own pid at the end), Microsoft's SDK
 clients pointed at them, and a small raw HTTPS helper for what the SDK hides (status lines, headers, bodies)."""
 
+import functools
 import json
 import os
-import signal
 import ssl
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 
@@ -16,38 +13,30 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+# servertools (Tools/shared, stdlib only): the server-subprocess helpers every tool's tests share.
+sys.path.insert(0, os.path.join(os.path.dirname(ROOT), "shared"))
+import servertools  # noqa: E402
+
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "0d7b6a8e-3c1f-4f52-9a77-5b1c2d3e4f50"
 CLIENT_SECRET = "test~secret.value-0123456789"
 API_VERSION = "7.4"
 
 
-def run_tool(*args, check=True):
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+run_tool = functools.partial(servertools.run_tool, ROOT)
 
 
-class AzureServer:
+class AzureServer(servertools.ServerProcess):
     def __init__(self, cert_dir, *args):
-        t0 = time.monotonic()
-        # stderr to a file, not a pipe nobody reads (a chatty server would block on a full pipe).
-        self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(
+        super().__init__(
             [sys.executable, os.path.join(ROOT, "azure_server.py"), "--port", "0", "--imds-port", "0",
              "--cert-dir", str(cert_dir), "--tenant", TENANT, "--client-id", CLIENT_ID,
-             "--client-secret", CLIENT_SECRET, *args],
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-        self.ready_line = self.proc.stdout.readline()
-        self.startup_s = time.monotonic() - t0
-        try:
-            self.info = json.loads(self.ready_line)
-        except ValueError:
-            self.stop(signal.SIGKILL)
-            raise AssertionError(f"no ready line: {self.ready_line!r}\n{self.stderr_text()}")
+             "--client-secret", CLIENT_SECRET, *args])
         self.vault, self.authority, self.imds, self.ca = (self.info[k] for k in ("vault", "authority", "imds", "ca"))
         self.context = ssl.create_default_context(cafile=self.ca)
+
+    def parse_ready(self, line):
+        self.info = json.loads(line)
 
     # --- Microsoft's SDK -----------------------------------------------------------------------------------
 
@@ -108,21 +97,6 @@ class AzureServer:
     def stats(self):
         return self.control("stats")
 
-    def stderr_text(self):
-        self.stderr.seek(0)
-        return self.stderr.read()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc.stdout.close()
-        return self.proc.returncode
-
 
 @pytest.fixture(scope="session")
 def cert_dir(tmp_path_factory):
@@ -131,11 +105,8 @@ def cert_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def server(cert_dir):
-    s = AzureServer(cert_dir)
-    try:
+    with AzureServer(cert_dir) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture

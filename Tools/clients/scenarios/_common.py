@@ -50,26 +50,41 @@ def emit_result(payload):
     sys.stdout.flush()
 
 
-def run_main(coro_factory):
-    """Run the scenario coroutine; map failures to stderr + exit 1."""
+def failed(message):
+    """`FAIL: message` on stderr; exit code 1."""
+    sys.stderr.write(f"FAIL: {message}\n")
+    sys.stderr.flush()
+    return 1
+
+
+def report(run, *handlers):
+    """A scenario's exit code: run()'s result as the RESULT line and 0, or a ScenarioFailure as `FAIL: ...` and 1.
+    handlers: (exception type(s), exception -> exit code) for the other exceptions the scenario expects."""
     try:
-        result = asyncio.run(coro_factory())
+        result = run()
     except ScenarioFailure as e:
-        sys.stderr.write(f"FAIL: {e}\n")
-        sys.stderr.flush()
-        return 1
-    except (asyncio.TimeoutError, TimeoutError) as e:
-        sys.stderr.write(f"FAIL: timed out waiting: {e!r}\n")
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except Exception as e:  # noqa: BLE001 - report anything unexpected as a failure
-        import traceback
-        traceback.print_exc()
-        sys.stderr.write(f"FAIL: unexpected {type(e).__name__}: {e}\n")
-        return 1
+        return failed(e)
+    except BaseException as e:
+        for types, handle in handlers:
+            if isinstance(e, types):
+                return handle(e)
+        raise
     emit_result(result)
     return 0
+
+
+def run_main(coro_factory):
+    """Run the scenario coroutine; map failures to stderr + exit 1."""
+    return report(lambda: asyncio.run(coro_factory()),
+                  ((asyncio.TimeoutError, TimeoutError), lambda e: failed(f"timed out waiting: {e!r}")),
+                  (KeyboardInterrupt, lambda e: 130),
+                  (Exception, _unexpected))  # report anything unexpected as a failure
+
+
+def _unexpected(e):
+    import traceback
+    traceback.print_exc()
+    return failed(f"unexpected {type(e).__name__}: {e}")
 
 
 def normalize_key(key):

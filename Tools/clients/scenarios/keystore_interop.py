@@ -24,7 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import ScenarioFailure, check, emit_result, fail  # noqa: E402
+from _common import check, fail, report  # noqa: E402
 
 from eth_account import Account  # noqa: E402
 from eth_utils import to_checksum_address  # noqa: E402
@@ -109,13 +109,7 @@ def main(argv=None):
     d.add_argument("--file", required=True)
     d.add_argument("--password", required=True)
     args = p.parse_args(argv)
-    try:
-        result = cmd_encrypt(args) if args.cmd == "encrypt" else cmd_decrypt(args)
-    except ScenarioFailure as ex:
-        sys.stderr.write(f"FAIL: {ex}\n")
-        return 1
-    emit_result(result)
-    return 0
+    return report(lambda: cmd_encrypt(args) if args.cmd == "encrypt" else cmd_decrypt(args))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import SUB_ID_RE, base_parser, check, emit_result, fail, ScenarioFailure  # noqa: E402
+from _common import SUB_ID_RE, base_parser, check, fail, failed, report  # noqa: E402
 
 import websockets  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
@@ -142,18 +142,9 @@ def main():
     p.add_argument("--ping-interval", type=float, default=20,
                    help="client WebSocket ping interval in seconds (0 = no pings)")
     args = p.parse_args()
-    try:
-        result = asyncio.run(amain(args))
-    except ScenarioFailure as e:
-        sys.stderr.write(f"FAIL: {e}\n")
-        return 1
-    except Closed:
-        return 2
-    except (asyncio.TimeoutError, TimeoutError, OSError) as e:
-        sys.stderr.write(f"FAIL: could not connect/subscribe: {e!r}\n")
-        return 1
-    emit_result(result)
-    return 0
+    return report(lambda: asyncio.run(amain(args)), (Closed, lambda e: 2),
+                  ((asyncio.TimeoutError, TimeoutError, OSError),
+                   lambda e: failed(f"could not connect/subscribe: {e!r}")))
 
 
 if __name__ == "__main__":

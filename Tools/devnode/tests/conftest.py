@@ -7,8 +7,6 @@ by pid at the end.
 import asyncio
 import json
 import os
-import signal
-import subprocess
 import sys
 import urllib.request
 
@@ -20,6 +18,9 @@ from eth_utils import to_checksum_address
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+# servertools (Tools/shared, stdlib only): the server-subprocess helpers every tool's tests share.
+sys.path.insert(0, os.path.join(os.path.dirname(ROOT), "shared"))
+import servertools  # noqa: E402
 from evmnode.accounts import dev_private_key  # noqa: E402
 
 CHAIN_ID = 1337
@@ -29,16 +30,17 @@ EXTRA_FUND_2 = "0x" + "AB" * 19 + "ac"  # mixed case is fine, as in geth
 FILE_FUND = "0x" + "cd" * 20
 
 
-class DevNode:
+class DevNode(servertools.ServerProcess):
     def __init__(self, *args, env=None):
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "devnode.py"), "--port", "0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, **(env or {})})
-        self.ready_line = self.proc.stdout.readline()
-        assert self.ready_line.startswith("devnode listening on http://127.0.0.1:"), self.ready_line
-        self.port = int(self.ready_line.split("http://127.0.0.1:")[1].split(" ")[0])
+        super().__init__([sys.executable, os.path.join(ROOT, "devnode.py"), "--port", "0", *args],
+                         env={**os.environ, **(env or {})})
         self.http = f"http://127.0.0.1:{self.port}/"
         self.ws = f"ws://127.0.0.1:{self.port}/"
+
+    def parse_ready(self, line):
+        if not line.startswith("devnode listening on http://127.0.0.1:"):
+            raise ValueError(line)
+        self.port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
 
     def raw(self, payload, content_type="application/json"):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -60,16 +62,6 @@ class DevNode:
         resp = self.call(method, *params)
         assert "error" in resp, resp
         return resp["error"]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        return self.proc.returncode
 
 
 def key(i):
@@ -139,15 +131,13 @@ def fund_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def auto(fund_file):
     """Automine node (one block per tx)."""
-    node = DevNode("--chain-id", str(CHAIN_ID), "--accounts", "10", "--fund", f"{EXTRA_FUND},{EXTRA_FUND_2}",
-                   "--fund-file", fund_file, "--balance-eth", "1000")
-    yield node
-    node.stop()
+    with DevNode("--chain-id", str(CHAIN_ID), "--accounts", "10", "--fund", f"{EXTRA_FUND},{EXTRA_FUND_2}",
+                 "--fund-file", fund_file, "--balance-eth", "1000") as node:
+        yield node
 
 
 @pytest.fixture(scope="session")
 def interval():
     """Interval-mining node: a block every 300 ms, pending txs wait for it."""
-    node = DevNode("--block-time-ms", "300", "--accounts", "10")
-    yield node
-    node.stop()
+    with DevNode("--block-time-ms", "300", "--accounts", "10") as node:
+        yield node

@@ -15,16 +15,14 @@ from evmnode import config
 
 @pytest.fixture(scope="module")
 def _auto_node():
-    node = DevNode("--accounts", "10")
-    yield node
-    node.stop()
+    with DevNode("--accounts", "10") as node:
+        yield node
 
 
 @pytest.fixture(scope="module")
 def _interval_node():
-    node = DevNode("--block-time-ms", "300", "--accounts", "10")
-    yield node
-    node.stop()
+    with DevNode("--block-time-ms", "300", "--accounts", "10") as node:
+        yield node
 
 
 def _reset(node):

@@ -2,14 +2,12 @@
 output, and a SigV4 signer written the way the Swift one is (canonical path/query passed in,
 every supplied header signed), used for the raw HTTP requests."""
 
+import functools
 import hashlib
 import hmac
 import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -20,31 +18,24 @@ from botocore.config import Config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+# servertools (Tools/shared, stdlib only): the server-subprocess helpers every tool's tests share.
+sys.path.insert(0, os.path.join(os.path.dirname(ROOT), "shared"))
+import servertools  # noqa: E402
+
 REGION = "us-east-1"
+run_tool = functools.partial(servertools.run_tool, ROOT)
 
 
-def run_tool(*args, check=True):
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-class KmsServer:
+class KmsServer(servertools.ServerProcess):
     def __init__(self, *args, **popen_args):
-        t0 = time.monotonic()
-        # stderr to a file, not a pipe nobody reads (a chatty server would block on a full pipe).
-        self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "kms_server.py"), "--port", "0", *args],
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True, **popen_args)
-        self.ready_line = self.proc.stdout.readline()
-        self.startup_s = time.monotonic() - t0
-        if not self.ready_line.startswith("kms listening on http://127.0.0.1:"):
-            self.stop(signal.SIGKILL)
-            raise AssertionError(f"no ready line: {self.ready_line!r}\n{self.stderr_text()}")
-        self.port = int(self.ready_line.rsplit(":", 1)[1])
+        super().__init__([sys.executable, os.path.join(ROOT, "kms_server.py"), "--port", "0", *args], **popen_args)
         self.url = f"http://127.0.0.1:{self.port}"
         self.setup = None
+
+    def parse_ready(self, line):
+        if not line.startswith("kms listening on http://127.0.0.1:"):
+            raise ValueError(line)
+        self.port = int(line.rsplit(":", 1)[1])
 
     def setup_keys(self, count):
         out = run_tool("setup_keys.py", "--endpoint", self.url, "--count", str(count), "--region", REGION).stdout
@@ -72,21 +63,6 @@ class KmsServer:
                 return resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as e:
             return e.code, e.headers, e.read()
-
-    def stderr_text(self):
-        self.stderr.seek(0)
-        return self.stderr.read()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc.stdout.close()
-        return self.proc.returncode
 
 
 def swift_style_sign(access_key, secret_key, token, region, service, method, canonical_path, canonical_query,
@@ -120,12 +96,9 @@ def free_requests():
 @pytest.fixture(scope="session")
 def server(free_requests):
     """Auth enforced after setup_keys' free requests; 3 keys (key 2 is the one tests disable)."""
-    s = KmsServer("--enforce-auth", str(free_requests))
-    try:
+    with KmsServer("--enforce-auth", str(free_requests)) as s:
         s.setup_keys(3)
         yield s
-    finally:
-        s.stop()
 
 
 SIGN_LATENCY_MS = 200
@@ -134,9 +107,6 @@ SIGN_LATENCY_MS = 200
 @pytest.fixture(scope="session")
 def slow_server():
     """No auth checks, SIGN_LATENCY_MS per Sign."""
-    s = KmsServer("--sign-latency-ms", str(SIGN_LATENCY_MS))
-    try:
+    with KmsServer("--sign-latency-ms", str(SIGN_LATENCY_MS)) as s:
         s.setup_keys(1)
         yield s
-    finally:
-        s.stop()

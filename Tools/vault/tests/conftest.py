@@ -1,15 +1,12 @@
 """Fixtures: real vault_stack.py subprocesses (OpenBao dev server + the ethsign proxy; stopped by pid at the end),
 setup_vault.py output, and a raw HTTP helper that sends exact bytes and any method (LIST) and returns exact bytes."""
 
+import functools
 import http.client
 import json
 import os
-import signal
 import ssl
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.parse
 
 import pytest
@@ -17,6 +14,9 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+# servertools (Tools/shared, stdlib only): the server-subprocess helpers every tool's tests share.
+sys.path.insert(0, os.path.join(os.path.dirname(ROOT), "shared"))
+import servertools  # noqa: E402
 
 ROOT_TOKEN = "root-token-for-tests"
 # go-ethereum's / EIP-155's example key: the signed transaction of the EIP is the test vector.
@@ -27,11 +27,7 @@ DENIED = b'{"errors":["1 error occurred:\\n\\t* permission denied\\n\\n"]}\n'
 BAD_TOKEN = b'{"errors":["permission denied"]}\n'
 
 
-def run_tool(*args, check=True):
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+run_tool = functools.partial(servertools.run_tool, ROOT)
 
 
 class Response:
@@ -53,22 +49,18 @@ class Response:
         return f"<{self.status} {self.body[:300]!r}>"
 
 
-class Stack:
+class Stack(servertools.ServerProcess):
+    ready_what = "JSON line"
+    stop_timeout = 15
+
     def __init__(self, *args):
-        t0 = time.monotonic()
-        self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "vault_stack.py"), *args],
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-        line = self.proc.stdout.readline()
-        self.startup_s = time.monotonic() - t0
-        try:
-            self.info = json.loads(line)
-        except ValueError:
-            self.stop(signal.SIGKILL)
-            raise AssertionError(f"no JSON line: {line!r}\n{self.stderr_text()}")
+        super().__init__([sys.executable, os.path.join(ROOT, "vault_stack.py"), *args])
         self.address = self.info["address"]
         self.root = self.info["rootToken"]
         self.mount = self.info["mount"]
+
+    def parse_ready(self, line):
+        self.info = json.loads(line)
 
     def ssl_context(self, client_cert=True):
         if not self.address.startswith("https"):
@@ -121,21 +113,6 @@ class Stack:
         cert = (self.info["clientCert"], self.info["clientKey"]) if self.info["clientCert"] else None
         return hvac.Client(url=self.address, token=token, namespace=namespace, verify=verify, cert=cert)
 
-    def stderr_text(self):
-        self.stderr.seek(0)
-        return self.stderr.read()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc.stdout.close()
-        return self.proc.returncode
-
 
 def pid_alive(pid):
     try:
@@ -152,11 +129,8 @@ def pid_alive(pid):
 
 @pytest.fixture(scope="session")
 def stack():
-    s = Stack("--root-token", ROOT_TOKEN)
-    try:
+    with Stack("--root-token", ROOT_TOKEN) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="session")
