@@ -14,6 +14,19 @@ public struct BackendConformance: Sendable {
 
     public init(_ backend: any KeyBackend) { self.backend = backend }
 
+    /// The rules that need no outage, in order: exactly `expected` listed, 200 concurrent signatures canonical and
+    /// recovering, an unknown key refused as `unknown_account`. Returns the accounts for further checks.
+    @discardableResult
+    public func holds(_ expected: Set<Address>) async throws -> [Account] {
+        let listed = try await accounts(are: expected)
+        try await signsConcurrently(listed, count: 200)
+        let unknown = try await refusesAnUnknownKey()
+        guard unknown.label == "unknown_account" else {
+            throw TestSupportError("\(backend.name) refused an unknown key as \(unknown.label): \(unknown)")
+        }
+        return listed
+    }
+
     /// The accounts, checked to be exactly `expected` and named after this backend.
     @discardableResult
     public func accounts(are expected: Set<Address>) async throws -> [Account] {
