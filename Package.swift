@@ -101,7 +101,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "JSON", "JSONRPC", "Ethereum", "Node", "Signers", "SignersAWSKMS", "SignersPKCS11", "Submission",
-                nioSSL, log, lifecycle, .product(name: "Yams", package: "Yams"),
+                nioSSL, log, lifecycle, crypto, .product(name: "Yams", package: "Yams"),
             ] + webSocketEdge,
             swiftSettings: strict
         ),

@@ -26,6 +26,7 @@ struct DelayedSignerGateway: AsyncParsableCommand {
         configuration.server.port = port
         configuration.node.url = node
         configuration.journalPath = journal
+        configuration.access.anonymousRole = .user  // a benchmark on loopback
         var logger = Logger(label: "delayed-gateway")
         logger.logLevel = .warning
         let backend = DelayedKey(key: privateKey, latency: .milliseconds(latencyMs))

@@ -16,7 +16,7 @@ echo_pid=$!
 wait_for_line "$work/echo.log" "listening"
 
 gateway_port=$(free_port)
-SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$gateway_port \
+SIGNER_GATEWAY_ACCESS_ANONYMOUS=user SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$gateway_port \
 SIGNER_GATEWAY_LOGGING_LEVEL=warning SIGNER_GATEWAY_LIMITS_MAX_CONNECTIONS=100000 SIGNER_GATEWAY_JOURNAL_PATH=":memory:" \
     taskset -c 0 "$bin/signer-gateway" serve >"$work/gateway.log" 2>&1 &
 pids+=($!)

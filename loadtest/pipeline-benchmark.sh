@@ -42,7 +42,7 @@ backends:
 YAML
     port=$(free_port)
     BENCH_AWS_ACCESS_KEY_ID=$access_key BENCH_AWS_SECRET_ACCESS_KEY=$secret_key \
-    SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$port \
+    SIGNER_GATEWAY_ACCESS_ANONYMOUS=user SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$port \
     SIGNER_GATEWAY_JOURNAL_PATH="$work/journal.sqlite" SIGNER_GATEWAY_LOGGING_LEVEL=warning \
         "$bin/signer-gateway" serve --config "$work/gateway.yaml" >"$work/gateway.log" 2>&1 &
     pids+=($!)

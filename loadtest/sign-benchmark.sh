@@ -16,7 +16,7 @@ address=$("$bin/signer-gateway" keystore new --dir "$work/keys" --password env:B
 start_devnode
 
 port=$(free_port)
-SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$port \
+SIGNER_GATEWAY_ACCESS_ANONYMOUS=user SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$port \
 SIGNER_GATEWAY_KEYSTORE_DIRECTORY="$work/keys" SIGNER_GATEWAY_KEYSTORE_PASSWORD=env:BENCH_KEYSTORE_PASSWORD \
 SIGNER_GATEWAY_JOURNAL_PATH=":memory:" SIGNER_GATEWAY_LOGGING_LEVEL=warning \
     taskset -c 0 "$bin/signer-gateway" serve >"$work/gateway.log" 2>&1 &

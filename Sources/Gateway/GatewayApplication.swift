@@ -30,6 +30,7 @@ public struct GatewayApplication: Sendable {
     ) throws {
         self.configuration = configuration
         self.logger = logger
+        let access = try Self.accessControl(configuration, logger: logger)
         let node = try configuration.makeNodeConnection(group: group, logger: logger)
         let hub = SubscriptionHub(node: node, logger: logger)
         let chainID = ChainIDCache(node: node)
@@ -81,7 +82,9 @@ public struct GatewayApplication: Sendable {
                     wallet: wallet, pipeline: pipeline, filler: filler, node: node, receipts: receipts,
                     work: work),
         ]
-        let dispatcher = RPCDispatcher(node: node, methods: methods, limits: configuration.server.rpcLimits)
+        let dispatcher = RPCDispatcher(
+            node: node, methods: methods, limits: configuration.server.rpcLimits,
+            policy: RolePolicy(grants: configuration.access.tokens))
         self.node = node
         self.hub = hub
         self.chainID = chainID
@@ -92,8 +95,10 @@ public struct GatewayApplication: Sendable {
         self.heads = heads
         self.work = work
         self.dispatcher = dispatcher
+        var serverSettings = configuration.server
+        serverSettings.access = access
         self.server = GatewayServer(
-            settings: configuration.server, dispatcher: dispatcher,
+            settings: serverSettings, dispatcher: dispatcher,
             health: { [node, hub, wallet] in
                 let counts = hub.counts
                 // Ready only with a node to submit to and a wallet that has asked its backends at least once:
@@ -126,5 +131,27 @@ public struct GatewayApplication: Sendable {
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+    }
+
+    /// The configured access: tokens, and anonymous callers only where configured, said loudly, and refused beyond
+    /// loopback unless forced (a signer reachable by anyone on the network moves anyone's money).
+    public static func accessControl(
+        _ configuration: GatewayConfiguration, logger: Logger
+    ) throws(ConfigurationError) -> AccessControl {
+        let access = configuration.access
+        if let role = access.anonymousRole {
+            let host = configuration.server.host
+            let loopback = host == "localhost" || host == "::1" || host.hasPrefix("127.")
+            guard loopback || access.allowAnonymousBeyondLoopback else {
+                throw ConfigurationError(
+                    "access.anonymous is \(role.rawValue) while listening on \(host): anyone who reaches the port "
+                        + "could sign; give callers tokens (signer-gateway token new), listen on 127.0.0.1, or set "
+                        + "access.allowAnonymousBeyondLoopback: true")
+            }
+            logger.warning(
+                "ANONYMOUS ACCESS: callers without a token have the \(role.rawValue) role (access.anonymous)",
+                metadata: ["server.host": "\(host)"])
+        }
+        return AccessControl(grants: access.tokens, anonymousRole: access.anonymousRole)
     }
 }

@@ -42,6 +42,8 @@ struct DevCommand: AsyncParsableCommand {
         configuration.wallet.keystorePassword = password
         configuration.journalPath = (dataDir as NSString).appendingPathComponent("journal.sqlite")
         configuration.receipts.confirmationDepth = 3
+        // The dev quickstart on loopback: no tokens to make (said loudly at start).
+        configuration.access.anonymousRole = .user
         let application = try GatewayApplication(configuration: configuration, logger: logger)
         let banner = """
 

@@ -8,7 +8,7 @@ struct SignerGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "signer-gateway",
         abstract: "Ethereum JSON-RPC gateway that signs with keys held in HSMs and key stores.",
-        subcommands: [Serve.self, CheckConfig.self, KeystoreCommand.self, DevCommand.self],
+        subcommands: [Serve.self, CheckConfig.self, KeystoreCommand.self, TokenCommand.self, DevCommand.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -25,6 +25,7 @@ final class LiveGateway: Sendable {
         configuration.node.url = node.webSocketURL
         configuration.node.reconnectInitialMilliseconds = 50
         configuration.node.reconnectMaximumMilliseconds = 500
+        configuration.access.anonymousRole = .user  // on loopback; access control has its own tests
         configure(&configuration)
         let logs = CapturingLogHandler()
         let logger = Logger(label: "gateway-test", factory: { _ in logs })

@@ -44,7 +44,7 @@ import FoundationNetworking
                 "SIGNER_GATEWAY_KEYSTORE_DIRECTORY": keystore,
                 "SIGNER_GATEWAY_KEYSTORE_PASSWORD": "env:RESTART_TEST_PASSWORD",
                 "RESTART_TEST_PASSWORD": "restart", "SIGNER_GATEWAY_JOURNAL_PATH": journal,
-                "SIGNER_GATEWAY_LOGGING_LEVEL": "notice",
+                "SIGNER_GATEWAY_LOGGING_LEVEL": "notice", "SIGNER_GATEWAY_ACCESS_ANONYMOUS": "user",
             ].merging(environment) { _, given in given })
     }
 

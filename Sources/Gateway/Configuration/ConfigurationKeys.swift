@@ -92,6 +92,26 @@ public enum ConfigurationKeys {
                 configuration.server.tls = .init(certificateChain: chain, privateKey: text)
             }, current: { $0.server.tls?.privateKey }),
         ConfigurationKey(
+            path: "access.anonymous",
+            documentation:
+                "Role of callers without a token: none (a token is required), user or admin (dev only).",
+            apply: { configuration, text throws(ConfigurationError) in
+                let value = text.trimmingCharacters(in: .whitespaces)
+                guard value == "none" || Role(rawValue: value) != nil else {
+                    throw ConfigurationError("access.anonymous: \"\(text)\" is not one of none, user, admin")
+                }
+                configuration.access.anonymousRole = Role(rawValue: value)
+            }, current: { $0.access.anonymousRole?.rawValue ?? "none" }),
+        ConfigurationKey(
+            path: "access.allowAnonymousBeyondLoopback",
+            documentation: "Allow anonymous access while listening on an address other than loopback.",
+            apply: { configuration, text throws(ConfigurationError) in
+                guard let value = Bool(text.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                    throw ConfigurationError("access.allowAnonymousBeyondLoopback: \"\(text)\" is not true or false")
+                }
+                configuration.access.allowAnonymousBeyondLoopback = value
+            }, current: { String($0.access.allowAnonymousBeyondLoopback) }),
+        ConfigurationKey(
             path: "server.allowedOrigins",
             documentation:
                 "Browser origins allowed (comma-separated; * for any). Requests with another Origin are refused.",

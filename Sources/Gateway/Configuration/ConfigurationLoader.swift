@@ -53,6 +53,13 @@ public enum ConfigurationLoader {
             configuration.backends += try BackendConfigurationLoader.entries(from: backends, source: source)
             document = mapping
         }
+        if var mapping = document as? [String: Any], var access = mapping["access"] as? [String: Any],
+            let tokens = access.removeValue(forKey: "tokens")
+        {
+            configuration.access.tokens = try AccessTokensLoader.grants(from: tokens, source: source)
+            mapping["access"] = access.isEmpty ? nil : access
+            document = mapping
+        }
         var flattened: [(String, String)] = []
         try flatten(document, prefix: "", source: source, into: &flattened)
         for (path, value) in flattened {
@@ -90,6 +97,10 @@ public enum ConfigurationLoader {
     /// environment references do).
     public static func describe(_ configuration: GatewayConfiguration) -> String {
         (ConfigurationKeys.all.map { key in "\(key.path) = \(key.current(configuration) ?? "(unset)")" }
-            + BackendConfigurationLoader.describe(configuration.allBackends)).joined(separator: "\n")
+            + BackendConfigurationLoader.describe(configuration.allBackends)
+            + configuration.access.tokens.map { token in
+                "access.tokens[\(token.name)] = \(token.role.rawValue), "
+                    + (token.addresses.map { "\($0.count) addresses" } ?? "every address")
+            }).joined(separator: "\n")
     }
 }

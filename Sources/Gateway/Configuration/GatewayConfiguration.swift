@@ -18,6 +18,7 @@ public struct GatewayConfiguration: Sendable {
     public var filler = TransactionFiller.Settings()
     public var send = SendPipeline.Settings()
     public var receipts = ReceiptTracker.Settings()
+    public var access = AccessSettings()
 
     public struct WalletSettings: Sendable, Hashable {
         /// Directory of Web3 Secret Storage v3 files; unset = no keystore backend.

@@ -27,14 +27,15 @@ public struct WalletMethods: LocalMethods {
         self.receipts = receipts
     }
 
+    /// The wallet's addresses the caller may use (a token limited to some sees only those).
+    static func accounts(_ wallet: Wallet, _ session: SessionContext) -> JSONValue {
+        .array(wallet.addresses.filter(session.identity.mayUse).map { .string($0.checksummed) })
+    }
+
     public var handlers: [String: MethodHandler] {
         [
-            "eth_accounts": { [wallet] _, _, reply in
-                reply(.success(.array(wallet.addresses.map { .string($0.checksummed) })))
-            },
-            "eth_requestAccounts": { [wallet] _, _, reply in
-                reply(.success(.array(wallet.addresses.map { .string($0.checksummed) })))
-            },
+            "eth_accounts": { [wallet] _, session, reply in reply(.success(Self.accounts(wallet, session))) },
+            "eth_requestAccounts": { [wallet] _, session, reply in reply(.success(Self.accounts(wallet, session))) },
             "eth_sendTransaction": { [pipeline] request, session, reply in
                 do throws(RPCError) {
                     let params = try request.positionalParams()

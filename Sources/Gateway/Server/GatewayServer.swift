@@ -21,10 +21,18 @@ public final class GatewayServer: Service {
         public var rpcLimits = RPCLimits()
         /// How long graceful shutdown waits for in-flight requests before closing connections.
         public var drainSeconds = 10
+        /// Who may connect (tokens, the anonymous role); `nil`: no access control (a server assembled by a test).
+        public var access: AccessControl?
         /// Browser origins allowed to call the gateway. A request carrying an `Origin` header (every browser page
         /// does) is refused unless its origin is listed; `*` allows any. Non-browser clients send no Origin.
         /// Without this, any web page open on the gateway's host could sign with its keys.
         public var allowedOrigins: [String] = []
+
+        /// The caller a request head identifies (always the unrestricted caller without access control).
+        func identity(for head: HTTPRequestHead) -> Result<Identity, AccessControl.Refusal> {
+            guard let access else { return .success(.anonymous) }
+            return access.authenticate(authorization: head.headers.first(name: "authorization"), uri: head.uri)
+        }
 
         func allows(origin: String?) -> Bool {
             guard let origin else { return true }
@@ -167,25 +175,30 @@ public final class GatewayServer: Service {
         let settings = self.settings
         let http = HTTPRPCHandler(
             dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits,
-            allowsOrigin: { settings.allows(origin: $0) }, health: health)
+            allowsOrigin: { settings.allows(origin: $0) }, access: settings.access, health: health)
         let dispatcher = self.dispatcher
         let logger = self.logger
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maximumMessageBytes,
             shouldUpgrade: { channel, head in
-                // A refused origin gets no upgrade (NIO answers 400 and the request falls to the HTTP handler).
-                channel.eventLoop.makeSucceededFuture(
-                    settings.allows(origin: head.headers.first(name: "origin")) ? HTTPHeaders() : nil)
+                // A refused origin or caller gets no upgrade: the request falls to the HTTP handler, which answers
+                // 403 or 401.
+                let allowed =
+                    settings.allows(origin: head.headers.first(name: "origin"))
+                    && (try? settings.identity(for: head).get()) != nil
+                return channel.eventLoop.makeSucceededFuture(allowed ? HTTPHeaders() : nil)
             },
-            upgradePipelineHandler: { channel, _ in
+            upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
+                    let identity = try settings.identity(for: head).get()
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: .seconds(Int64(limits.pingIntervalSeconds))),
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
                             maxAccumulatedFrameSize: limits.maximumMessageBytes),
                         WebSocketSessionHandler(
-                            dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits, logger: logger),
+                            dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits, identity: identity,
+                            logger: logger),
                     ])
                 }
             })

@@ -21,15 +21,17 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let rpcLimits: RPCLimits
     private let health: @Sendable () -> (healthy: Bool, detail: JSONValue)
     private let allowsOrigin: @Sendable (String?) -> Bool
+    private let access: AccessControl?
     private let connectionID = ConnectionIDs.make()
     private var state = State.idle
 
     init(
         dispatcher: RPCDispatcher, limits: ServerLimits, rpcLimits: RPCLimits,
-        allowsOrigin: @escaping @Sendable (String?) -> Bool,
+        allowsOrigin: @escaping @Sendable (String?) -> Bool, access: AccessControl?,
         health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue)
     ) {
         self.allowsOrigin = allowsOrigin
+        self.access = access
         self.dispatcher = dispatcher
         self.limits = limits
         self.rpcLimits = rpcLimits
@@ -77,9 +79,21 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
                 context: context, head: head, status: .forbidden,
                 body: Array("origin not allowed (server.allowedOrigins)\n".utf8), contentType: "text/plain")
         }
+        let identity: Identity
+        switch access?.authenticate(authorization: head.headers.first(name: "authorization"), uri: head.uri) {
+        case .failure(let refusal) where path == "/" && head.method != .OPTIONS:
+            // HTTP 401 (also for a refused WebSocket upgrade, which falls through to here), with the JSON-RPC
+            // error EIP-1193 names for it.
+            let error = RPCResponse(id: .null, error: .unauthorized(refusal.description))
+            return respond(
+                context: context, head: head, status: .unauthorized, body: error.bytes,
+                extraHeaders: [("WWW-Authenticate", "Bearer")])
+        case .success(let found): identity = found
+        case .failure, .none: identity = .anonymous
+        }
         switch (head.method, path) {
         case (.POST, "/"):
-            handleRPC(context: context, head: head, body: body)
+            handleRPC(context: context, head: head, body: body, identity: identity)
         case (.GET, "/health"), (.GET, "/ready"):
             let (healthy, detail) = health()
             var output = JSONWriter.bytes(detail)
@@ -101,8 +115,8 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func handleRPC(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
-        let session = SessionContext(connectionID: connectionID, transport: .http, sink: nil)
+    private func handleRPC(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8], identity: Identity) {
+        let session = SessionContext(connectionID: connectionID, transport: .http, sink: nil, identity: identity)
         switch RPCDecoder.decode(body, limits: rpcLimits) {
         case .failure(let error):
             respond(context: context, head: head, status: .ok, body: error.bytes)
@@ -120,9 +134,9 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(
         context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8],
-        contentType: String = "application/json"
+        contentType: String = "application/json", extraHeaders: [(String, String)] = []
     ) {
-        var headers = HTTPHeaders()
+        var headers = HTTPHeaders(extraHeaders)
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
         if let origin = head.headers.first(name: "origin"), allowsOrigin(origin) {

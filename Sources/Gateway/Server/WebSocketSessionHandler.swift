@@ -20,6 +20,8 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     private let dispatcher: RPCDispatcher
     private let limits: ServerLimits
     private let rpcLimits: RPCLimits
+    /// Who opened the connection (decided once, at the upgrade).
+    private let identity: Identity
     private var logger: Logger
     let connectionID: UInt64
 
@@ -30,7 +32,11 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     /// none arrives before the response that announces the id.
     private var heldSubscriptions: [String: [[UInt8]]] = [:]
 
-    init(dispatcher: RPCDispatcher, limits: ServerLimits, rpcLimits: RPCLimits, logger: Logger) {
+    init(
+        dispatcher: RPCDispatcher, limits: ServerLimits, rpcLimits: RPCLimits, identity: Identity = .anonymous,
+        logger: Logger
+    ) {
+        self.identity = identity
         self.dispatcher = dispatcher
         self.limits = limits
         self.rpcLimits = rpcLimits
@@ -115,7 +121,8 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         case .success(let message):
             let isBatch: Bool
             if case .batch = message { isBatch = true } else { isBatch = false }
-            let session = SessionContext(connectionID: connectionID, transport: .webSocket, sink: sink)
+            let session = SessionContext(
+                connectionID: connectionID, transport: .webSocket, sink: sink, identity: identity)
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let eventLoop = context.eventLoop
             dispatcher.handle(message, session: session) { response in

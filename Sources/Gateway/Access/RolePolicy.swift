@@ -1,0 +1,115 @@
+import Ethereum
+import JSON
+import JSONRPC
+import Synchronization
+
+/// The access policy of a gateway with access control: each request is checked against its caller's role, method
+/// list, addresses and rates before any method runs, so a denial assigns no nonce and signs nothing.
+public final class RolePolicy: AccessPolicy {
+    /// Administration methods: keys and the gateway itself. Only `admin` may call them.
+    public static let adminMethods: Set<String> = [
+        "signer_refreshAccounts", "signer_createAccount", "signer_importAccount", "signer_deleteAccount",
+        "signer_backends", "signer_pendingTransactions", "signer_lanes",
+    ]
+
+    /// Methods that sign or send for an address, and where in their params the address is.
+    static let signingMethods: [String: AddressPosition] = [
+        "eth_sendTransaction": .fromField, "signer_sendTransactionAndWatch": .fromField,
+        "eth_signTransaction": .fromField, "eth_sign": .param(0), "personal_sign": .param(1),
+        "eth_signTypedData_v4": .param(0), "eth_signTypedData_v3": .param(0),
+    ]
+    /// Methods that act on a transaction by hash: its sender is known only to the pipeline.
+    static let byHashMethods: Set<String> = ["signer_speedUpTransaction", "signer_cancelTransaction"]
+
+    enum AddressPosition {
+        case fromField
+        case param(Int)
+    }
+
+    private let grants: [String: AccessGrant]
+    private let requestBuckets = Mutex<[String: TokenBucket]>([:])
+    private let transactionBuckets = Mutex<[String: TokenBucket]>([:])
+
+    public init(grants: [AccessGrant]) {
+        self.grants = Dictionary(grants.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public func check(_ request: RPCRequest, identity: Identity) -> RPCError? {
+        let method = request.method
+        if let methods = identity.methods, !methods.contains(method) {
+            return .unsupportedMethod("\(method) is not allowed for \(identity.name) (its token's methods list)")
+        }
+        if Self.adminMethods.contains(method), identity.role != .admin {
+            return .unauthorized("\(method) needs the admin role; \(identity.name) has the \(identity.role) role")
+        }
+        if let position = Self.signingMethods[method], identity.addresses != nil {
+            guard let address = Self.address(in: request, at: position) else {
+                return .invalidParams("\(method): the signing address is missing or not an address")
+            }
+            guard identity.mayUse(address) else {
+                return .unauthorized("\(identity.name) may not use \(address.checksummed)")
+            }
+        }
+        if Self.byHashMethods.contains(method), identity.addresses != nil {
+            return .unauthorized(
+                "\(method) needs a token that may use every address; \(identity.name) is limited to some")
+        }
+        let now = ContinuousClock.now
+        if let rate = grants[identity.name]?.requestsPerSecond,
+            let wait = requestBuckets.withLock({ $0[identity.name, default: TokenBucket(rate: rate)].take(at: now) })
+        {
+            return Self.overRate(wait, "\(rate) requests/s", identity)
+        }
+        if Self.signingMethods[method] != nil, let rate = grants[identity.name]?.transactionsPerSecond,
+            let wait = transactionBuckets.withLock({
+                $0[identity.name, default: TokenBucket(rate: rate)].take(at: now)
+            })
+        {
+            return Self.overRate(wait, "\(rate) signatures/s", identity)
+        }
+        return nil
+    }
+
+    private static func overRate(_ wait: Duration, _ limit: String, _ identity: Identity) -> RPCError {
+        let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) * 1e-18
+        let rounded = (seconds * 1000).rounded(.up) / 1000
+        return RPCError(
+            code: -32005, message: "rate limit of \(identity.name) (\(limit)) reached; retry in \(rounded) s",
+            data: .object(JSONObject([("retryAfterSeconds", .number(String(rounded)))])))
+    }
+
+    static func address(in request: RPCRequest, at position: AddressPosition) -> Address? {
+        guard let params = try? request.positionalParams() else { return nil }
+        let text: String?
+        switch position {
+        case .fromField: text = params.first?["from"]?.stringValue
+        case .param(let index): text = params.indices.contains(index) ? params[index].stringValue : nil
+        }
+        return text.flatMap { try? Address(hex: $0) }
+    }
+}
+
+/// A token bucket: `rate` tokens a second, at most one second's worth saved up.
+struct TokenBucket: Sendable {
+    let rate: Double
+    private var tokens: Double
+    private var last: ContinuousClock.Instant?
+
+    init(rate: Double) {
+        self.rate = rate
+        tokens = max(rate, 1)
+    }
+
+    /// Takes one token; `nil` if there was one, else how long until there is.
+    mutating func take(at now: ContinuousClock.Instant) -> Duration? {
+        if let last {
+            let elapsed = now - last
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            tokens = min(max(rate, 1), tokens + seconds * rate)
+        }
+        last = now
+        guard tokens >= 1 else { return .seconds((1 - tokens) / rate) }
+        tokens -= 1
+        return nil
+    }
+}

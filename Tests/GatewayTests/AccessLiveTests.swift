@@ -1,0 +1,131 @@
+import Ethereum
+import Foundation
+import Gateway
+import TestSupport
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Access control at the edge of a running gateway: HTTP and the WebSocket upgrade refuse callers without a valid
+/// token; a user token sees and signs for its own addresses only, and a refusal burns no nonce.
+@Suite(.serialized, .tags(.live)) struct AccessLiveTests {
+    struct Answer {
+        let status: Int
+        let body: [String: Any]
+        var errorCode: Int? { (body["error"] as? [String: Any])?["code"] as? Int }
+    }
+
+    static func post(_ url: String, token: String?, _ method: String, _ params: String) async throws -> Answer {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        request.httpBody = Data(#"{"jsonrpc":"2.0","id":1,"method":"\#(method)","params":\#(params)}"#.utf8)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let body = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        return Answer(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: body)
+    }
+
+    /// The status line the gateway answers a WebSocket upgrade of `path` with, read off a raw TCP connection.
+    static func upgradeStatus(port: Int, path: String) async throws -> String {
+        let line = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: String.self)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FirstLineHandler(line: line))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        try await channel.writeAndFlush(ByteBuffer(string: request))
+        defer { channel.close(promise: nil) }
+        return try await line.futureResult.get()
+    }
+
+    @Test func onlyTokensGetInAndAUserTokenSignsOnlyForItsAddresses() async throws {
+        let mine = PrivateKey.random()
+        let other = PrivateKey.random()
+        let node = try await Devnode.start(fund: [mine.address.lowercaseHex, other.address.lowercaseHex])
+        defer { node.stop() }
+        let (userToken, userDigest) = AccessToken.generate()
+        let (adminToken, adminDigest) = AccessToken.generate()
+        let gateway = try await LiveGateway.start(
+            node: node, backends: [InMemoryBackend(keys: [mine, other])]
+        ) { configuration in
+            configuration.access.anonymousRole = nil
+            var user = AccessGrant(name: "dapp", role: .user, digest: userDigest)
+            user.addresses = [mine.address]
+            configuration.access.tokens = [user, AccessGrant(name: "ops", role: .admin, digest: adminDigest)]
+        }
+        let url = gateway.httpURL
+
+        let anonymous = try await Self.post(url, token: nil, "eth_chainId", "[]")
+        #expect(anonymous.status == 401 && anonymous.errorCode == 4100, "\(anonymous.body)")
+        let wrong = try await Self.post(url, token: "sgw_wrong", "eth_chainId", "[]")
+        #expect(wrong.status == 401 && wrong.errorCode == 4100)
+        #expect(try await Self.upgradeStatus(port: gateway.port, path: "/").contains("401"))
+        let escaped = userToken.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? userToken
+        let upgraded = try await Self.upgradeStatus(port: gateway.port, path: "/?token=\(escaped)")
+        #expect(upgraded.contains("101"), "\(upgraded)")
+
+        let accounts = try await Self.post(url, token: userToken, "eth_accounts", "[]")
+        #expect((accounts.body["result"] as? [String])?.map { $0.lowercased() } == [mine.address.lowercaseHex])
+        let allAccounts = try await Self.post(url, token: adminToken, "eth_accounts", "[]")
+        #expect((allAccounts.body["result"] as? [String])?.count == 2)
+
+        let foreign = try await Self.post(
+            url, token: userToken, "eth_sendTransaction",
+            #"[{"from":"\#(other.address.lowercaseHex)","to":"\#(other.address.lowercaseHex)","value":"0x1"}]"#)
+        #expect(foreign.errorCode == 4100, "\(foreign.body)")
+        let admin = try await Self.post(url, token: userToken, "signer_lanes", "[]")
+        #expect(admin.errorCode == 4100)
+        let own = try await Self.post(
+            url, token: userToken, "eth_sendTransaction",
+            #"[{"from":"\#(mine.address.lowercaseHex)","to":"\#(mine.address.lowercaseHex)","value":"0x1"}]"#)
+        #expect((own.body["result"] as? String)?.count == 66, "\(own.body)")
+        // The refused send left nothing behind: the other address's next nonce is still 0, its first send uses it.
+        let byAdmin = try await Self.post(
+            url, token: adminToken, "eth_sendTransaction",
+            #"[{"from":"\#(other.address.lowercaseHex)","to":"\#(other.address.lowercaseHex)","value":"0x1"}]"#)
+        let hash = try #require(byAdmin.body["result"] as? String, "\(byAdmin.body)")
+        let sent = try await Self.post(url, token: adminToken, "eth_getTransactionByHash", #"["\#(hash)"]"#)
+        #expect((sent.body["result"] as? [String: Any])?["nonce"] as? String == "0x0", "\(sent.body)")
+        await gateway.stop()
+    }
+}
+
+/// Completes `line` with the first line the server sends (or what arrived when the connection closed), once.
+private final class FirstLineHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let line: EventLoopPromise<String>
+    private let received = Mutex((text: "", done: false))
+
+    init(line: EventLoopPromise<String>) { self.line = line }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        let chunk = buffer.readString(length: buffer.readableBytes) ?? ""
+        let first = received.withLock { state -> String? in
+            state.text += chunk
+            guard !state.done, let end = state.text.range(of: "\r\n") else { return nil }
+            state.done = true
+            return String(state.text[..<end.lowerBound])
+        }
+        if let first { line.succeed(first) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let rest = received.withLock { state -> String? in
+            defer { state.done = true }
+            return state.done ? nil : state.text
+        }
+        if let rest { line.succeed(rest) }
+    }
+}
