@@ -9,6 +9,7 @@
 # BACKEND=delayed (default): an in-process key that waits LATENCY ms per signature (`loadtest delayed-gateway`), so
 # that the gateway is measured, not a key server. BACKEND=kms: the real AWS KMS backend against Tools/kms
 # (moto, --sign-latency-ms), whose own ceiling (~200 signatures/s here, Python) then bounds the result.
+# BACKEND=azure: the Azure Key Vault backend against Tools/azure (HTTPS, Entra ID tokens, --sign-latency-ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 latency=${1:-20}
@@ -43,6 +44,42 @@ YAML
     port=$(free_port)
     BENCH_AWS_ACCESS_KEY_ID=$access_key BENCH_AWS_SECRET_ACCESS_KEY=$secret_key \
     SIGNER_GATEWAY_ACCESS_ANONYMOUS=user SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$port \
+    SIGNER_GATEWAY_JOURNAL_PATH="$work/journal.sqlite" SIGNER_GATEWAY_LOGGING_LEVEL=warning \
+        "$bin/signer-gateway" serve --config "$work/gateway.yaml" >"$work/gateway.log" 2>&1 &
+    pids+=($!)
+    gateway_pid=$!
+    wait_for_account "$port" "$address"
+elif [ "${BACKEND:-delayed}" = azure ]; then
+    Tools/azure/install.sh
+    azure_python=Tools/azure/.venv/bin/python
+    secret=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+    "$azure_python" Tools/azure/azure_server.py --cert-dir "$work/azure-certs" --tenant bench --client-id bench \
+        --client-secret "$secret" --sign-latency-ms "$latency" >"$work/azure.json" 2>"$work/azure.err" &
+    pids+=($!)
+    wait_for_line "$work/azure.json" "vault"
+    read -r vault ca < <(python3 -c '
+import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+print(d["vault"], d["ca"])' "$work/azure.json")
+    "$azure_python" Tools/azure/setup_keys.py --vault "$vault" --ca "$ca" --tenant bench --client-id bench \
+        --client-secret "$secret" --count 1 >"$work/keys.json"
+    address=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["keys"][0]["address"])' "$work/keys.json")
+    start_devnode --block-time-ms 200 --fund "$address"
+    cat >"$work/gateway.yaml" <<YAML
+backends:
+  - type: azureKeyVault
+    name: akv
+    vaultUrl: $vault
+    authentication: clientSecret
+    tenantId: bench
+    clientId: bench
+    clientSecret: env:BENCH_AZURE_CLIENT_SECRET
+    authorityHost: $vault
+    caFile: $ca
+YAML
+    port=$(free_port)
+    BENCH_AZURE_CLIENT_SECRET=$secret SIGNER_GATEWAY_ACCESS_ANONYMOUS=user \
+    SIGNER_GATEWAY_NODE_URL="ws://127.0.0.1:$node_port/" SIGNER_GATEWAY_SERVER_PORT=$port \
     SIGNER_GATEWAY_JOURNAL_PATH="$work/journal.sqlite" SIGNER_GATEWAY_LOGGING_LEVEL=warning \
         "$bin/signer-gateway" serve --config "$work/gateway.yaml" >"$work/gateway.log" 2>&1 &
     pids+=($!)
