@@ -81,6 +81,7 @@ public struct GatewayApplication: Sendable {
                 : WalletMethods(
                     wallet: wallet, pipeline: pipeline, filler: filler, node: node, receipts: receipts,
                     work: work),
+            AdminMethods(wallet: wallet, pipeline: pipeline, journal: journal, work: work),
         ]
         let dispatcher = RPCDispatcher(
             node: node, methods: methods, limits: configuration.server.rpcLimits,

@@ -26,6 +26,8 @@ public final class Wallet: Service, Sendable {
     private let slots: [String: SigningSlots]
     private let refreshed = Atomic<Bool>(false)
     private let refreshWaiters = Mutex<[CheckedContinuation<Void, Never>]?>([])
+    /// Each backend's last listing failure (cleared when it lists again), for the operator.
+    private let listingErrors = Mutex<[String: String]>([:])
 
     public init(backends: [any KeyBackend], settings: Settings = Settings(), logger: Logger) {
         self.backends = backends
@@ -73,7 +75,9 @@ public final class Wallet: Service, Sendable {
                     }
                     fresh[account.address] = (account, backend)
                 }
+                listingErrors.withLock { $0[backend.name] = nil }
             } catch {
+                listingErrors.withLock { $0[backend.name] = error.description }
                 failed.insert(backend.name)
                 if error.isConfiguration { problems.append(error) }
                 logger.warning(
@@ -93,6 +97,25 @@ public final class Wallet: Service, Sendable {
     }
 
     public var addresses: [Address] { accountsByAddress.withLock { $0.keys.sorted() } }
+
+    /// One backend as the operator sees it: its accounts now, how it signs, and why its last listing failed.
+    public struct BackendSummary: Sendable, Hashable {
+        public let name: String
+        public let signingForm: SigningForm
+        public let addresses: [Address]
+        public let lastError: String?
+    }
+
+    public var backendSummaries: [BackendSummary] {
+        let accounts = accountsByAddress.withLock { Array($0.values.map(\.account)) }
+        let errors = listingErrors.withLock { $0 }
+        return backends.map { backend in
+            BackendSummary(
+                name: backend.name, signingForm: backend.signingForm,
+                addresses: accounts.filter { $0.backend == backend.name }.map(\.address).sorted(),
+                lastError: errors[backend.name])
+        }
+    }
 
     public func account(for address: Address) -> Account? {
         accountsByAddress.withLock { $0[address]?.account }

@@ -97,6 +97,17 @@ import FoundationNetworking
         let hash = try #require(byAdmin.body["result"] as? String, "\(byAdmin.body)")
         let sent = try await Self.post(url, token: adminToken, "eth_getTransactionByHash", #"["\#(hash)"]"#)
         #expect((sent.body["result"] as? [String: Any])?["nonce"] as? String == "0x0", "\(sent.body)")
+
+        // The operator's methods, for the admin token.
+        let backends = try await Self.post(url, token: adminToken, "signer_backends", "[]")
+        let backend = try #require((backends.body["result"] as? [[String: Any]])?.first, "\(backends.body)")
+        #expect((backend["accounts"] as? [String])?.count == 2 && backend["healthy"] as? Bool == true)
+        let refreshed = try await Self.post(url, token: adminToken, "signer_refreshAccounts", "[]")
+        #expect(((refreshed.body["result"] as? [String: Any])?["accounts"] as? [String])?.count == 2)
+        let lanes = try await Self.post(url, token: adminToken, "signer_lanes", "[]")
+        #expect(lanes.body["result"] is [String: Any], "\(lanes.body)")
+        let pending = try await Self.post(url, token: adminToken, "signer_pendingTransactions", "[]")
+        #expect(pending.body["result"] is [String: Any], "\(pending.body)")
         await gateway.stop()
     }
 }
