@@ -73,6 +73,7 @@ public struct GatewayApplication: Sendable {
             heads.handle(event)
         }
         let work = RequestWork()
+        let signingPolicies = SigningPolicies(configuration.access.policies)
         let methods: [any LocalMethods] = [
             SubscriptionMethods(hub: hub, local: [ReceiptSubscriptions.kind: receipts]),
             chainID,
@@ -80,12 +81,12 @@ public struct GatewayApplication: Sendable {
                 ? NoWalletMethods() as any LocalMethods
                 : WalletMethods(
                     wallet: wallet, pipeline: pipeline, filler: filler, node: node, receipts: receipts,
-                    work: work),
+                    work: work, policies: signingPolicies),
             AdminMethods(wallet: wallet, pipeline: pipeline, journal: journal, work: work),
         ]
         let dispatcher = RPCDispatcher(
             node: node, methods: methods, limits: configuration.server.rpcLimits,
-            policy: RolePolicy(grants: configuration.access.tokens))
+            policy: RolePolicy(grants: configuration.access.tokens, signingPolicies: signingPolicies))
         self.node = node
         self.hub = hub
         self.chainID = chainID

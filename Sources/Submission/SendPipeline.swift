@@ -36,6 +36,8 @@ public final class SendPipeline: Service, Sendable {
     }
 
     public typealias Completion = @Sendable (Result<SignedTransaction, RPCError>) -> Void
+    /// Decides on the filled transaction before a nonce is assigned (access policies): an error refuses it.
+    public typealias Approval = @Sendable (Transaction) -> RPCError?
 
     /// What the rest of the gateway hears from the pipeline.
     public struct Observers: Sendable {
@@ -61,6 +63,7 @@ public final class SendPipeline: Service, Sendable {
         let transaction: TransactionRequest
         let idempotencyKey: String?
         let connectionID: UInt64?
+        let approve: Approval?
         let completion: Completion
     }
 
@@ -181,12 +184,13 @@ public final class SendPipeline: Service, Sendable {
     // MARK: Sending
 
     public func send(
-        _ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil
+        _ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil,
+        approve: Approval? = nil
     ) async
         -> Result<SignedTransaction, RPCError>
     {
         await withCheckedContinuation { continuation in
-            send(request, idempotencyKey: idempotencyKey, connectionID: connectionID) {
+            send(request, idempotencyKey: idempotencyKey, connectionID: connectionID, approve: approve) {
                 continuation.resume(returning: $0)
             }
         }
@@ -194,7 +198,7 @@ public final class SendPipeline: Service, Sendable {
 
     public func send(
         _ request: TransactionRequest, idempotencyKey: String? = nil, connectionID: UInt64? = nil,
-        completion: @escaping Completion
+        approve: Approval? = nil, completion: @escaping Completion
     ) {
         // Before the wallet's first refresh the account list is empty: the check waits for it (in `start`).
         guard wallet.account(for: request.from) != nil || !wallet.hasRefreshed else {
@@ -202,7 +206,8 @@ public final class SendPipeline: Service, Sendable {
         }
         if let refusal = queueRefusal(request.from) { return completion(.failure(refusal)) }
         let request = Request(
-            transaction: request, idempotencyKey: idempotencyKey, connectionID: connectionID, completion: completion)
+            transaction: request, idempotencyKey: idempotencyKey, connectionID: connectionID, approve: approve,
+            completion: completion)
         if case .terminated = workInput.yield(.start(request)) {
             completion(.failure(.internalError("the gateway is shutting down; nothing was sent")))
         }
@@ -275,6 +280,8 @@ public final class SendPipeline: Service, Sendable {
         } catch {
             return finish(id, .failure(error))
         }
+        // Before the lane: a refused transaction takes no nonce and leaves no journal record.
+        if let denial = request.approve?(transaction) { return finish(id, .failure(denial)) }
         let from = request.transaction.from
         if let callerNonce = request.transaction.nonce {
             return await sendWithCallerNonce(

@@ -63,6 +63,10 @@ import FoundationNetworking
             var user = AccessGrant(name: "dapp", role: .user, digest: userDigest)
             user.addresses = [mine.address]
             configuration.access.tokens = [user, AccessGrant(name: "ops", role: .admin, digest: adminDigest)]
+            var limits = SigningPolicy(name: "dapp-limits")
+            limits.tokens = ["dapp"]
+            limits.maximumValuePerTransaction = UInt256(10)
+            configuration.access.policies = [limits]
         }
         let url = gateway.httpURL
 
@@ -86,10 +90,16 @@ import FoundationNetworking
         #expect(foreign.errorCode == 4100, "\(foreign.body)")
         let admin = try await Self.post(url, token: userToken, "signer_lanes", "[]")
         #expect(admin.errorCode == 4100)
+        let tooMuch = try await Self.post(
+            url, token: userToken, "eth_sendTransaction",
+            #"[{"from":"\#(mine.address.lowercaseHex)","to":"\#(mine.address.lowercaseHex)","value":"0x64"}]"#)
+        #expect(tooMuch.errorCode == 4001, "\(tooMuch.body)")
         let own = try await Self.post(
             url, token: userToken, "eth_sendTransaction",
             #"[{"from":"\#(mine.address.lowercaseHex)","to":"\#(mine.address.lowercaseHex)","value":"0x1"}]"#)
-        #expect((own.body["result"] as? String)?.count == 66, "\(own.body)")
+        let ownHash = try #require(own.body["result"] as? String, "\(own.body)")
+        let ownSent = try await Self.post(url, token: adminToken, "eth_getTransactionByHash", #"["\#(ownHash)"]"#)
+        #expect((ownSent.body["result"] as? [String: Any])?["nonce"] as? String == "0x0", "the denial took a nonce")
         // The refused send left nothing behind: the other address's next nonce is still 0, its first send uses it.
         let byAdmin = try await Self.post(
             url, token: adminToken, "eth_sendTransaction",

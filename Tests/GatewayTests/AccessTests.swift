@@ -97,6 +97,92 @@ import Testing
         #expect(retry.map { $0 > 0 && $0 <= 1 } == true)
     }
 
+    static func transfer(
+        to: Address, value: UInt64, data: [UInt8] = [], chain: UInt64 = 1337, maxFee: UInt64 = 2_000_000_000
+    ) throws -> Transaction {
+        try Transaction(
+            type: .dynamicFee, chainId: chain, nonce: 0,
+            fees: .dynamic(maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: UInt256(maxFee)), gas: 60_000,
+            to: to, value: UInt256(value), data: data)
+    }
+
+    @Test func eachPolicyRuleDeniesByNameAndTheOthersLetThrough() throws {
+        let token = Identity(name: "dapp", role: .user)
+        let stranger = PrivateKey.random().address
+        let transferSelector: [UInt8] = [0xa9, 0x05, 0x9c, 0xbb]
+        var limits = SigningPolicy(name: "limits")
+        limits.tokens = ["dapp"]
+        limits.maximumValuePerTransaction = UInt256(100)
+        limits.recipients = [.init(address: Self.alice), .init(address: Self.bob, selector: transferSelector)]
+        limits.chainIDs = [1337]
+        limits.maximumFeePerGas = UInt256(3_000_000_000)
+        let policies = SigningPolicies([limits])
+        func denial(_ transaction: Transaction, as identity: Identity = token) -> String? {
+            policies.approve(transaction, from: Self.alice, identity: identity).map { "\($0.code) \($0.message)" }
+        }
+        #expect(denial(try Self.transfer(to: Self.alice, value: 100)) == nil)
+        #expect(denial(try Self.transfer(to: Self.alice, value: 101))?.contains("4001 denied by policy limits (maxValuePerTransaction)") == true)
+        #expect(denial(try Self.transfer(to: stranger, value: 1))?.contains("(recipients)") == true)
+        #expect(denial(try Self.transfer(to: Self.bob, value: 0, data: transferSelector + [0, 1])) == nil)
+        #expect(denial(try Self.transfer(to: Self.bob, value: 0, data: [1, 2, 3, 4]))?.contains("(recipients)") == true)
+        #expect(denial(try Self.transfer(to: Self.alice, value: 1, chain: 1))?.contains("(chainIds)") == true)
+        #expect(denial(try Self.transfer(to: Self.alice, value: 1, maxFee: 4_000_000_000))?.contains("(maxFeePerGas)") == true)
+        // Another token is not bound by this policy.
+        #expect(denial(try Self.transfer(to: stranger, value: 1_000), as: Identity(name: "ops", role: .admin)) == nil)
+    }
+
+    @Test func aDailyCapCountsWhatItLetThroughOver24Hours() throws {
+        var daily = SigningPolicy(name: "daily")
+        daily.maximumValuePerDay = UInt256(10)
+        let policies = SigningPolicies([daily])
+        let caller = Identity(name: "dapp", role: .user)
+        let start = ContinuousClock.now
+        #expect(policies.approve(try Self.transfer(to: Self.bob, value: 6), from: Self.alice, identity: caller, now: start) == nil)
+        let over = policies.approve(
+            try Self.transfer(to: Self.bob, value: 5), from: Self.alice, identity: caller, now: start + .seconds(60))
+        #expect(over?.code == 4001 && over?.message.contains("(maxValuePerDay)") == true)
+        // Another address has its own allowance; a day later the first one's is back.
+        #expect(policies.approve(try Self.transfer(to: Self.bob, value: 10), from: Self.bob, identity: caller, now: start) == nil)
+        #expect(
+            policies.approve(
+                try Self.transfer(to: Self.bob, value: 10), from: Self.alice, identity: caller,
+                now: start + .seconds(86_401)) == nil)
+    }
+
+    @Test func typedDataIsSignedOnlyForListedContracts() throws {
+        var permits = SigningPolicy(name: "permits")
+        permits.typedDataContracts = [Self.bob]
+        let policy = RolePolicy(grants: [], signingPolicies: SigningPolicies([permits]))
+        let caller = Identity(name: "dapp", role: .user)
+        func typed(_ contract: Address) -> RPCRequest {
+            let domain: JSONValue = ["name": "Permit", "chainId": "0x539", "verifyingContract": .string(contract.lowercaseHex)]
+            let text = String(decoding: JSONWriter.bytes(["domain": domain, "primaryType": "Permit"]), as: UTF8.self)
+            return Self.request("eth_signTypedData_v4", [.string(Self.alice.lowercaseHex), .string(text)])
+        }
+        #expect(policy.check(typed(Self.bob), identity: caller) == nil)
+        let denied = policy.check(typed(Self.alice), identity: caller)
+        #expect(denied?.code == 4001 && denied?.message.contains("(typedDataContracts)") == true)
+    }
+
+    @Test func policiesComeFromTheConfigurationFile() throws {
+        var configuration = GatewayConfiguration()
+        try ConfigurationLoader.apply(
+            yaml: """
+                access:
+                  policies:
+                    - name: hot
+                      tokens: [dapp]
+                      maxValuePerTransaction: "1000000000000000000"
+                      maxValuePerDay: 0x1bc16d674ec80000
+                      recipients: [\(Self.alice.lowercaseHex), "\(Self.bob.lowercaseHex):0xa9059cbb"]
+                      chainIds: [1, 1337]
+                """, source: "test.yaml", to: &configuration)
+        let policy = try #require(configuration.access.policies.first)
+        #expect(policy.maximumValuePerTransaction == UInt256(1_000_000_000_000_000_000))
+        #expect(policy.maximumValuePerDay == UInt256(2_000_000_000_000_000_000))
+        #expect(policy.recipients?.last?.selector == [0xa9, 0x05, 0x9c, 0xbb] && policy.chainIDs == [1, 1337])
+    }
+
     @Test func tokensComeFromTheConfigurationFileAsDigests() throws {
         let (_, digest) = AccessToken.generate()
         var configuration = GatewayConfiguration()

@@ -27,11 +27,13 @@ public final class RolePolicy: AccessPolicy {
     }
 
     private let grants: [String: AccessGrant]
+    private let signingPolicies: SigningPolicies
     private let requestBuckets = Mutex<[String: TokenBucket]>([:])
     private let transactionBuckets = Mutex<[String: TokenBucket]>([:])
 
-    public init(grants: [AccessGrant]) {
+    public init(grants: [AccessGrant], signingPolicies: SigningPolicies = SigningPolicies([])) {
         self.grants = Dictionary(grants.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.signingPolicies = signingPolicies
     }
 
     public func check(_ request: RPCRequest, identity: Identity) -> RPCError? {
@@ -48,6 +50,16 @@ public final class RolePolicy: AccessPolicy {
             }
             guard identity.mayUse(address) else {
                 return .unauthorized("\(identity.name) may not use \(address.checksummed)")
+            }
+        }
+        if method.hasPrefix("eth_signTypedData_v"), !signingPolicies.isEmpty,
+            let params = try? request.positionalParams(), params.count >= 2,
+            let from = params[0].stringValue.flatMap({ try? Address(hex: $0) })
+        {
+            // The typed data comes as a JSON object or as its text (MetaMask's form).
+            let typedData = params[1].stringValue.flatMap { try? JSONParser.parse($0) } ?? params[1]
+            if let denial = signingPolicies.approveTypedData(typedData, from: from, identity: identity) {
+                return denial
             }
         }
         if Self.byHashMethods.contains(method), identity.addresses != nil {

@@ -8,8 +8,92 @@ public struct AccessSettings: Sendable, Hashable {
     /// Anonymous access on an address other than loopback is refused at start unless this is set.
     public var allowAnonymousBeyondLoopback = false
     public var tokens: [AccessGrant] = []
+    /// Limits on what may be signed (`access.policies`).
+    public var policies: [SigningPolicy] = []
 
     public init() {}
+}
+
+enum SigningPoliciesLoader {
+    static let fields: Set<String> = [
+        "name", "tokens", "addresses", "maxValuePerTransaction", "maxValuePerDay", "recipients", "chainIds",
+        "maxFeePerGas", "typedDataContracts",
+    ]
+
+    /// The `access.policies` YAML list → policies; amounts in wei, decimal or 0x (quote those beyond 2^63).
+    static func policies(from node: Any, source: String) throws(ConfigurationError) -> [SigningPolicy] {
+        guard let list = node as? [Any] else {
+            throw ConfigurationError("\(source): access.policies must be a list of entries (- name: … rules …)")
+        }
+        var policies: [SigningPolicy] = []
+        for (index, item) in list.enumerated() {
+            guard let mapping = item as? [String: Any] else {
+                throw ConfigurationError("\(source): access.policies[\(index)] must be a mapping")
+            }
+            let name = mapping["name"].map { "\($0)" } ?? ""
+            let label = "\(source): access.policies[\(name.isEmpty ? String(index) : name)]"
+            if let unknown = mapping.keys.sorted().first(where: { !fields.contains($0) }) {
+                throw ConfigurationError(
+                    "\(label): unknown key \"\(unknown)\" (known: \(fields.sorted().joined(separator: ", ")))")
+            }
+            guard !name.isEmpty else { throw ConfigurationError("\(label) has no name") }
+            var policy = SigningPolicy(name: name)
+            if let tokens = mapping["tokens"] { policy.tokens = Set(AccessTokensLoader.strings(tokens)) }
+            if let addresses = mapping["addresses"] {
+                policy.addresses = Set(try AccessTokensLoader.addresses(addresses, "\(label).addresses"))
+            }
+            policy.maximumValuePerTransaction = try wei(mapping, "maxValuePerTransaction", label)
+            policy.maximumValuePerDay = try wei(mapping, "maxValuePerDay", label)
+            policy.maximumFeePerGas = try wei(mapping, "maxFeePerGas", label)
+            if let recipients = mapping["recipients"] {
+                policy.recipients = try AccessTokensLoader.strings(recipients).map {
+                    (text: String) throws(ConfigurationError) -> SigningPolicy.Recipient in
+                    let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+                    guard let address = try? Address(hex: parts[0]) else {
+                        throw ConfigurationError("\(label).recipients: \"\(text)\" is not an address[:selector]")
+                    }
+                    guard parts.count == 2 else { return SigningPolicy.Recipient(address: address) }
+                    guard let selector = try? Hex.decode(parts[1]), selector.count == 4 else {
+                        throw ConfigurationError(
+                            "\(label).recipients: \"\(parts[1])\" is not a 4-byte selector (0x…)")
+                    }
+                    return SigningPolicy.Recipient(address: address, selector: selector)
+                }
+            }
+            if let chains = mapping["chainIds"] {
+                policy.chainIDs = Set(
+                    try AccessTokensLoader.strings(chains).map { (text: String) throws(ConfigurationError) -> UInt64 in
+                        guard let chain = UInt64(text) else {
+                            throw ConfigurationError("\(label).chainIds: \"\(text)\" is not a chain id")
+                        }
+                        return chain
+                    })
+            }
+            if let contracts = mapping["typedDataContracts"] {
+                policy.typedDataContracts = Set(
+                    try AccessTokensLoader.addresses(contracts, "\(label).typedDataContracts"))
+            }
+            guard !policies.contains(where: { $0.name == name }) else {
+                throw ConfigurationError("\(label): two policies are named \"\(name)\"")
+            }
+            policies.append(policy)
+        }
+        return policies
+    }
+
+    private static func wei(
+        _ mapping: [String: Any], _ key: String, _ entry: String
+    ) throws(ConfigurationError) -> UInt256? {
+        guard let node = mapping[key] else { return nil }
+        let label = "\(entry).\(key)"
+        let text = "\(node)".trimmingCharacters(in: .whitespaces)
+        let value = text.hasPrefix("0x") ? try? UInt256(hexQuantity: text) : UInt256(decimal: text)
+        guard let value else {
+            throw ConfigurationError(
+                "\(label): \"\(text)\" is not an amount in wei (decimal or 0x; quote large ones)")
+        }
+        return value
+    }
 }
 
 enum AccessTokensLoader {
@@ -20,7 +104,8 @@ enum AccessTokensLoader {
     /// The `access.tokens` YAML list → grants, each checked: a unique name, a role, a `sha256:` hash.
     static func grants(from node: Any, source: String) throws(ConfigurationError) -> [AccessGrant] {
         guard let list = node as? [Any] else {
-            throw ConfigurationError("\(source): access.tokens must be a list of entries (- name: … role: … hash: …)")
+            throw ConfigurationError(
+                "\(source): access.tokens must be a list of entries (- name: … role: … hash: …)")
         }
         var grants: [AccessGrant] = []
         for (index, item) in list.enumerated() {
@@ -43,14 +128,7 @@ enum AccessTokensLoader {
             }
             var grant = AccessGrant(name: name, role: role, digest: digest)
             if let addresses = mapping["addresses"] {
-                var set: Set<Address> = []
-                for text in strings(addresses) {
-                    guard let address = try? Address(hex: text) else {
-                        throw ConfigurationError("\(label).addresses: \"\(text)\" is not an address")
-                    }
-                    set.insert(address)
-                }
-                grant.addresses = set
+                grant.addresses = Set(try Self.addresses(addresses, "\(label).addresses"))
             }
             if let methods = mapping["methods"] { grant.methods = Set(strings(methods)) }
             grant.requestsPerSecond = try rate(mapping["requestsPerSecond"], "\(label).requestsPerSecond")
@@ -63,8 +141,17 @@ enum AccessTokensLoader {
         return grants
     }
 
+    static func addresses(_ node: Any, _ label: String) throws(ConfigurationError) -> [Address] {
+        try strings(node).map { (text: String) throws(ConfigurationError) -> Address in
+            guard let address = try? Address(hex: text) else {
+                throw ConfigurationError("\(label): \"\(text)\" is not an address")
+            }
+            return address
+        }
+    }
+
     /// A YAML list, or one comma-separated string.
-    private static func strings(_ node: Any) -> [String] {
+    static func strings(_ node: Any) -> [String] {
         let items = (node as? [Any])?.map { "\($0)" } ?? "\(node)".split(separator: ",").map(String.init)
         return items.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }

@@ -53,10 +53,13 @@ public enum ConfigurationLoader {
             configuration.backends += try BackendConfigurationLoader.entries(from: backends, source: source)
             document = mapping
         }
-        if var mapping = document as? [String: Any], var access = mapping["access"] as? [String: Any],
-            let tokens = access.removeValue(forKey: "tokens")
-        {
-            configuration.access.tokens = try AccessTokensLoader.grants(from: tokens, source: source)
+        if var mapping = document as? [String: Any], var access = mapping["access"] as? [String: Any] {
+            if let tokens = access.removeValue(forKey: "tokens") {
+                configuration.access.tokens = try AccessTokensLoader.grants(from: tokens, source: source)
+            }
+            if let policies = access.removeValue(forKey: "policies") {
+                configuration.access.policies = try SigningPoliciesLoader.policies(from: policies, source: source)
+            }
             mapping["access"] = access.isEmpty ? nil : access
             document = mapping
         }

@@ -14,17 +14,29 @@ public struct WalletMethods: LocalMethods {
     let node: any NodeClient
     let receipts: ReceiptSubscriptions
     let work: RequestWork
+    /// Value, recipient, chain and fee limits on transactions, decided once they are filled.
+    let policies: SigningPolicies
 
     public init(
         wallet: Wallet, pipeline: SendPipeline, filler: TransactionFiller, node: any NodeClient,
-        receipts: ReceiptSubscriptions, work: RequestWork
+        receipts: ReceiptSubscriptions, work: RequestWork, policies: SigningPolicies = SigningPolicies([])
     ) {
         self.work = work
+        self.policies = policies
         self.wallet = wallet
         self.pipeline = pipeline
         self.filler = filler
         self.node = node
         self.receipts = receipts
+    }
+
+    /// The pipeline's approval of a filled transaction for this caller (`nil` without policies: nothing to pay).
+    static func approval(
+        _ policies: SigningPolicies, _ from: Address, _ session: SessionContext
+    ) -> SendPipeline.Approval? {
+        guard !policies.isEmpty else { return nil }
+        let identity = session.identity
+        return { transaction in policies.approve(transaction, from: from, identity: identity) }
     }
 
     /// The wallet's addresses the caller may use (a token limited to some sees only those).
@@ -36,7 +48,7 @@ public struct WalletMethods: LocalMethods {
         [
             "eth_accounts": { [wallet] _, session, reply in reply(.success(Self.accounts(wallet, session))) },
             "eth_requestAccounts": { [wallet] _, session, reply in reply(.success(Self.accounts(wallet, session))) },
-            "eth_sendTransaction": { [pipeline] request, session, reply in
+            "eth_sendTransaction": { [pipeline, policies] request, session, reply in
                 do throws(RPCError) {
                     let params = try request.positionalParams()
                     guard let first = params.first else {
@@ -44,14 +56,17 @@ public struct WalletMethods: LocalMethods {
                     }
                     let transaction = try TransactionRequest(json: first)
                     let key = try Self.idempotencyKey(params)
-                    pipeline.send(transaction, idempotencyKey: key, connectionID: session.connectionID) { result in
+                    pipeline.send(
+                        transaction, idempotencyKey: key, connectionID: session.connectionID,
+                        approve: Self.approval(policies, transaction.from, session)
+                    ) { result in
                         reply(result.map { .string($0.hash.hex) })
                     }
                 } catch {
                     reply(.failure(error))
                 }
             },
-            "signer_sendTransactionAndWatch": { [pipeline, receipts] request, session, reply in
+            "signer_sendTransactionAndWatch": { [pipeline, receipts, policies] request, session, reply in
                 do throws(RPCError) {
                     guard let sink = session.sink else { throw .notificationsNotSupported }
                     let params = try request.positionalParams()
@@ -62,7 +77,10 @@ public struct WalletMethods: LocalMethods {
                     let key = try Self.idempotencyKey(params)
                     let confirmations = UInt64(
                         clamping: max(1, params.dropFirst().first?["confirmations"]?.int64Value ?? 1))
-                    pipeline.send(transaction, idempotencyKey: key, connectionID: session.connectionID) { result in
+                    pipeline.send(
+                        transaction, idempotencyKey: key, connectionID: session.connectionID,
+                        approve: Self.approval(policies, transaction.from, session)
+                    ) { result in
                         switch result {
                         case .success(let signed):
                             let id = receipts.watch(signed.hash, confirmations: confirmations, sink: sink)
@@ -82,7 +100,7 @@ public struct WalletMethods: LocalMethods {
             "signer_cancelTransaction": { [pipeline] request, _, reply in
                 Self.replace(pipeline, request, .cancel, reply: reply)
             },
-            "eth_signTransaction": { [wallet, filler, node, work] request, _, reply in
+            "eth_signTransaction": { [wallet, filler, node, work, policies] request, session, reply in
                 do throws(RPCError) {
                     let params = try request.positionalParams()
                     guard let first = params.first else {
@@ -94,7 +112,9 @@ public struct WalletMethods: LocalMethods {
                             "from address \(transactionRequest.from.checksummed) is not an account of this gateway")
                     }
                     // Everything given and a local key: answered on the connection's event loop, no hop.
+                    let approve = Self.approval(policies, transactionRequest.from, session)
                     if let transaction = try filler.fillNow(transactionRequest) {
+                        if let denial = approve?(transaction) { return reply(.failure(denial)) }
                         return Self.sign(wallet, work, transaction, transactionRequest.from) { result in
                             reply(result.map(Self.signedTransactionResult))
                         }
@@ -109,6 +129,7 @@ public struct WalletMethods: LocalMethods {
                                 completed.nonce = count.stringValue.flatMap { try? Hex.decodeQuantity($0) } ?? 0
                             }
                             let transaction = try await filler.fill(completed)
+                            if let denial = approve?(transaction) { return reply(.failure(denial)) }
                             Self.sign(wallet, work, transaction, completed.from) { result in
                                 reply(result.map(Self.signedTransactionResult))
                             }
