@@ -86,7 +86,14 @@ public struct GatewayApplication: Sendable {
         ]
         let dispatcher = RPCDispatcher(
             node: node, methods: methods, limits: configuration.server.rpcLimits,
-            policy: RolePolicy(grants: configuration.access.tokens, signingPolicies: signingPolicies))
+            policy: RolePolicy(grants: configuration.access.tokens, signingPolicies: signingPolicies),
+            audit: try configuration.auditPath.map { path throws(ConfigurationError) in
+                do {
+                    return AuditTrail(log: try AuditLog(path: path), logger: logger)
+                } catch {
+                    throw ConfigurationError("audit.path: \(error)")
+                }
+            })
         self.node = node
         self.hub = hub
         self.chainID = chainID

@@ -56,6 +56,8 @@ import FoundationNetworking
         defer { node.stop() }
         let (userToken, userDigest) = AccessToken.generate()
         let (adminToken, adminDigest) = AccessToken.generate()
+        let auditPath = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID()).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: auditPath) }
         let gateway = try await LiveGateway.start(
             node: node, backends: [InMemoryBackend(keys: [mine, other])]
         ) { configuration in
@@ -67,6 +69,7 @@ import FoundationNetworking
             limits.tokens = ["dapp"]
             limits.maximumValuePerTransaction = UInt256(10)
             configuration.access.policies = [limits]
+            configuration.auditPath = auditPath
         }
         let url = gateway.httpURL
 
@@ -119,6 +122,26 @@ import FoundationNetworking
         let pending = try await Self.post(url, token: adminToken, "signer_pendingTransactions", "[]")
         #expect(pending.body["result"] is [String: Any], "\(pending.body)")
         await gateway.stop()
+
+        // Every signing decision is in the audit log, with its caller and outcome; no token is, nor in the logs.
+        let audit = try String(contentsOfFile: auditPath, encoding: .utf8)
+        let lines = try audit.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        func line(_ method: String, _ decision: String, code: Int? = nil) -> [String: Any]? {
+            lines.first { $0["method"] as? String == method && $0["decision"] as? String == decision
+                && (code == nil || $0["code"] as? Int == code) }
+        }
+        #expect(line("eth_sendTransaction", "denied", code: 4100)?["caller"] as? String == "dapp", "\(audit)")
+        #expect((line("eth_sendTransaction", "denied", code: 4001)?["reason"] as? String)?.contains(
+            "dapp-limits (maxValuePerTransaction)") == true, "\(audit)")
+        #expect(lines.contains { $0["hash"] as? String == ownHash && $0["caller"] as? String == "dapp" }, "\(audit)")
+        #expect(line("signer_lanes", "denied")?["caller"] as? String == "dapp")
+        #expect(line("signer_backends", "allowed")?["caller"] as? String == "ops")
+        for secret in [userToken, adminToken, String(userToken.dropFirst(4)), String(adminToken.dropFirst(4))] {
+            #expect(!audit.contains(secret), "a token is in the audit log")
+            #expect(!gateway.logs.lines.contains { $0.contains(secret) }, "a token is in the logs")
+        }
     }
 }
 

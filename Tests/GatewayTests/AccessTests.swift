@@ -221,3 +221,25 @@ import Testing
         #expect(try GatewayApplication.accessControl(configuration, logger: logger).anonymousRole == .user)
     }
 }
+
+extension AccessTests {
+    /// Concurrent decisions share writes and fsyncs; every one is a whole line once its `done` has run.
+    @Test func auditLinesWrittenConcurrentlyAreWholeAndAllThere() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID()).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let log = try AuditLog(path: path)
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<300 {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        log.append(["n": .number(index), "caller": "x"]) { _ in continuation.resume() }
+                    }
+                }
+            }
+        }
+        await log.flush()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        let numbers = try lines.map { try JSONParser.parse(String($0))["n"]?.numberText.flatMap(Int.init) ?? -1 }
+        #expect(Set(numbers) == Set(0..<300) && numbers.count == 300)
+    }
+}

@@ -21,7 +21,7 @@ public final class RolePolicy: AccessPolicy {
     /// Methods that act on a transaction by hash: its sender is known only to the pipeline.
     static let byHashMethods: Set<String> = ["signer_speedUpTransaction", "signer_cancelTransaction"]
 
-    enum AddressPosition {
+    enum AddressPosition: Equatable {
         case fromField
         case param(Int)
     }

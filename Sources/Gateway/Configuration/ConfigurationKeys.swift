@@ -111,6 +111,9 @@ public enum ConfigurationKeys {
                 }
                 configuration.access.allowAnonymousBeyondLoopback = value
             }, current: { String($0.access.allowAnonymousBeyondLoopback) }),
+        .optionalString(
+            "audit.path", "Audit log file: one JSON line per signing decision, fsynced before the answer.",
+            \.auditPath),
         ConfigurationKey(
             path: "server.allowedOrigins",
             documentation:

@@ -19,6 +19,8 @@ public struct GatewayConfiguration: Sendable {
     public var send = SendPipeline.Settings()
     public var receipts = ReceiptTracker.Settings()
     public var access = AccessSettings()
+    /// The audit log's file (one JSON line per signing decision); `nil`: none.
+    public var auditPath: String?
 
     public struct WalletSettings: Sendable, Hashable {
         /// Directory of Web3 Secret Storage v3 files; unset = no keystore backend.

@@ -20,12 +20,16 @@ public final class RPCDispatcher: Sendable {
     private let policy: any AccessPolicy
     /// `nil` until metrics land: the per-request path then pays nothing for it.
     private let observer: (any RequestObserver)?
+    /// Where signing decisions are recorded before they are answered; `nil`: no audit log configured.
+    private let audit: AuditTrail?
 
     public init(
         node: any NodeClient, methods: [any LocalMethods], limits: RPCLimits = RPCLimits(),
-        policy: any AccessPolicy = AllowEveryone(), observer: (any RequestObserver)? = nil
+        policy: any AccessPolicy = AllowEveryone(), observer: (any RequestObserver)? = nil,
+        audit: AuditTrail? = nil
     ) {
         self.node = node
+        self.audit = audit
         self.limits = limits
         self.policy = policy
         self.observer = observer
@@ -62,7 +66,7 @@ public final class RPCDispatcher: Sendable {
         let id = request.id
         let observer = self.observer
         let method = request.method
-        let respond: @Sendable (Result<JSONValue, RPCError>) -> Void = { outcome in
+        let answer: @Sendable (Result<JSONValue, RPCError>) -> Void = { outcome in
             switch outcome {
             case .success(let result):
                 observer?.answered(method: method, error: nil)
@@ -71,6 +75,14 @@ public final class RPCDispatcher: Sendable {
                 observer?.answered(method: method, error: error)
                 reply(id.map { RPCResponse(id: $0, error: error) })
             }
+        }
+        // A signing decision is on disk in the audit log before the caller hears it.
+        let respond: @Sendable (Result<JSONValue, RPCError>) -> Void
+        if let audit, AuditTrail.audits(method) {
+            let identity = session.identity
+            respond = { outcome in audit.record(request, identity: identity, outcome: outcome) { answer(outcome) } }
+        } else {
+            respond = answer
         }
         if let denial = policy.check(request, identity: session.identity) {
             respond(.failure(denial))
