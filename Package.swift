@@ -155,7 +155,8 @@ let package = Package(
         // node, the gateway, Python clients) for live tests, killed by pid.
         .target(
             name: "TestSupport",
-            dependencies: ["Ethereum", "JSON", "JSONRPC", "Node", "Signers", "Submission"],
+            dependencies: ["Ethereum", "JSON", "JSONRPC", "Node", "Signers", "Submission", httpClient, nioSSL]
+                + nio("NIOCore", "NIOHTTP1"),
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),

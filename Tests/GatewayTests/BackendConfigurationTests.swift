@@ -55,7 +55,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("backends:\n  - type: hsm\n    name: a\n", "\"hsm\" is not one of keystore, pkcs11, awsKms"),
+        ("backends:\n  - type: hsm\n    name: a\n", "\"hsm\" is not one of keystore, pkcs11, awsKms, azureKeyVault, vault"),
         ("backends:\n  - type: awsKms\n", "has no name"),
         ("backends:\n  - type: awsKms\n    name: a\n", "backends[a].region: required"),
         ("backends:\n  - type: awsKms\n    name: a\n    region: x\n    sesionToken: env:T\n", "unknown key \"sesionToken\""),
@@ -107,7 +107,7 @@ import Testing
     }
 
     /// Every shipped example is valid, and says what it configures.
-    @Test(arguments: ["keystore", "pkcs11", "awsKms"])
+    @Test(arguments: ["keystore", "pkcs11", "awsKms", "azureKeyVault", "vault"])
     func shippedExamplesAreValid(type: String) throws {
         let configuration = try ConfigurationLoader.load(
             path: Repository.path("Config/examples/\(type).yaml"), environment: [:])

@@ -14,6 +14,13 @@ struct TokenAudience: Sendable, Hashable {
 /// in the form body sent to the authority.
 struct EntraTokenSource: Sendable {
     let authentication: AzureAuthentication
+
+    /// Whether a token can be asked for before the vault has named the tenant.
+    func knowsTenant(_ audience: TokenAudience) -> Bool {
+        guard case .clientSecret(let configured, _, _, _) = authentication else { return true }
+        return configured != nil || audience.tenantID != nil
+    }
+
     let http: AzureHTTP
     /// How long before its end a token is replaced.
     let refreshMargin: Duration
@@ -26,7 +33,9 @@ struct EntraTokenSource: Sendable {
             case .clientSecret(let configuredTenant, let clientID, let secret, let authorityHost):
                 let resolved: [UInt8]
                 do { resolved = try secret.resolve() } catch { throw .configuration("client secret: \(error)") }
-                let tenant = audience.tenantID ?? configuredTenant
+                guard let tenant = audience.tenantID ?? configuredTenant else {
+                    throw .configuration("no tenantId configured, and no challenge from the vault has named one")
+                }
                 let form = [
                     ("grant_type", "client_credentials"), ("client_id", clientID),
                     ("client_secret", String(decoding: resolved, as: UTF8.self)),

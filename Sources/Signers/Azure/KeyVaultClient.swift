@@ -69,6 +69,23 @@ final class KeyVaultClient: Sendable {
 
     private func call(_ method: HTTPMethod, _ url: String, body: [UInt8]?) async throws(KeyVaultCallError) -> JSONValue {
         var challenged = false
+        if !source.knowsTenant(audience.value.withLock({ $0 })) {
+            // The SDK's way: a request without a token, answered with the challenge that names the tenant.
+            let probe: AzureHTTP.Answer
+            do {
+                probe = try await http.withRetries { () async throws(KeyVaultError) -> AzureHTTP.Answer in
+                    try await http.send(method, url, headers: [("Accept", "application/json")])
+                }
+            } catch {
+                throw .init(error)
+            }
+            if probe.status == 401, let header = probe.headers.first(name: "WWW-Authenticate"),
+                let challenge = BearerChallenge(header: header)
+            {
+                honour(challenge)
+                challenged = true
+            }
+        }
         while true {
             let token: String
             do { token = try await tokens.secret() } catch { throw .init(error) }
@@ -107,9 +124,9 @@ final class KeyVaultClient: Sendable {
         }
     }
 
-    /// The challenge says where tokens for this vault come from. Its resource is taken when it is the configured one
-    /// or the vault's own parent domain (`vault.azure.net` for `x.vault.azure.net`: a sovereign cloud's vault
-    /// names its own); its tenant when its authority is on the configured authority host. Anything else is ignored
+    /// The challenge says where tokens for this vault come from. Its resource is taken when it is the configured one,
+    /// one of Azure's Key Vault resources, or the vault's own parent domain (`vault.azure.net` for
+    /// `x.vault.azure.net`); its tenant when its authority is on the configured authority host. Anything else is ignored
     /// and logged: a client secret is never sent to a host the operator did not configure.
     private func honour(_ challenge: BearerChallenge) {
         let configuredHost: String?
@@ -120,7 +137,9 @@ final class KeyVaultClient: Sendable {
         }
         let honoured = audience.value.withLock { audience -> TokenAudience in
             if let resource = challenge.resource.map(EntraTokenSource.trimmed), resource != audience.resource {
-                if resource == EntraTokenSource.trimmed(configuredResource) || vault.isUnder(resource: resource) {
+                if resource == EntraTokenSource.trimmed(configuredResource) || vault.isUnder(resource: resource)
+                    || Self.keyVaultResources.contains(resource.lowercased())
+                {
                     audience.resource = resource
                 } else {
                     logger.warning(
@@ -148,6 +167,15 @@ final class KeyVaultClient: Sendable {
                 "azure.tenant": "\(honoured.tenantID ?? "(configured)")",
             ])
     }
+
+    /// The Key Vault and Managed HSM resources of Azure's clouds: a token for one of them is good for nothing but a
+    /// vault, so a challenge may name any of them. Any other resource (`https://management.azure.com`) could let
+    /// whoever answers as the vault act as the gateway elsewhere.
+    static let keyVaultResources: Set<String> = [
+        "https://vault.azure.net", "https://vault.azure.cn", "https://vault.usgovcloudapi.net",
+        "https://vault.microsoftazure.de", "https://managedhsm.azure.net", "https://managedhsm.azure.cn",
+        "https://managedhsm.usgovcloudapi.net",
+    ]
 
     /// A token that could not be had: refused credentials are the operator's to fix; an authority that is down or
     /// throttling is retryable.
