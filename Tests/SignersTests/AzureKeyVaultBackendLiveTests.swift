@@ -154,7 +154,7 @@ import Testing
         let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
         try await conformance.signsConcurrently(accounts, count: 4)
         let expired = try await server.control("expire-tokens")
-        #expect(expired["expired"] as? Int == 1)
+        #expect((expired["expired"] as? Int ?? 0) >= 1)
         try await conformance.signsConcurrently(accounts, count: 40)
         let stats = try await server.stats()
         #expect(Self.tokenRequests(stats) == 2, "one new token for all 40 calls")

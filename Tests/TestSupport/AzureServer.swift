@@ -55,9 +55,12 @@ public final class AzureServer: Sendable {
             keyCount > 0
             ? try await makeKeys(python: python, connection: connection, count: keyCount, prefix: "gateway-test", hsm: hsm)
             : []
-        return AzureServer(
+        let server = AzureServer(
             vault: vault, authority: authority, imds: imds, ca: ca, tenant: tenant, clientID: clientID,
             clientSecret: clientSecret, imdsClientID: imdsClientID, keys: keys, process: process, python: python)
+        // The counters start at zero for the test: the setup's own SDK calls are not the backend's.
+        try await server.control("reset")
+        return server
     }
 
     private init(
@@ -111,7 +114,7 @@ public final class AzureServer: Sendable {
             [enabled ? "enable" : "disable"] + connection + ["--name", key.name, "--version", key.version])
     }
 
-    /// A key on another curve (`P-256`), which the gateway must not list: made through the REST API with a token.
+    /// A key on another curve (its token request counts in the stats) (`P-256`), which the gateway must not list: made through the REST API with a token.
     public func makeOtherKey(name: String, curve: String = "P-256") async throws {
         let form = "grant_type=client_credentials&client_id=\(clientID)&client_secret=\(clientSecret)"
             + "&scope=https%3A%2F%2Fvault.azure.net%2F.default"
