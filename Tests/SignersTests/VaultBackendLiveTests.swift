@@ -163,14 +163,15 @@ import Testing
     @Test func theServiceRenewsAGivenTokenWhileIdle() async throws {
         let server = try await VaultServer.start()
         defer { server.stop() }
-        let setup = try await server.setUpEthsign(count: 1, userTokenTTL: "3s")
-        let second = try await server.setUpEthsign(count: 0, userTokenTTL: "3s")
+        let setup = try await server.setUpEthsign(count: 1)
         let address = try Address(hex: setup.accounts[0])
 
-        let kept = Self.backend(server, .token(.literal(setup.userToken)))
+        let keptToken = try await server.createToken(policies: [setup.userPolicyName], ttl: "3s")
+        let kept = Self.backend(server, .token(.literal(keptToken)))
         let keptWallet = try await Self.wallet(kept)
         let service = Task { try await kept.run() }
-        let idle = Self.backend(server, .token(.literal(second.userToken)))
+        let idleToken = try await server.createToken(policies: [setup.userPolicyName], ttl: "3s")
+        let idle = Self.backend(server, .token(.literal(idleToken)))
         let idleWallet = try await Self.wallet(idle)
         try await Task.sleep(for: .seconds(7))
 

@@ -19,6 +19,7 @@ public final class VaultServer: Sendable {
         /// 0x + 40 lower-case hex, imports first.
         public let accounts: [String]
         public let userPolicy: String
+        public let userPolicyName: String
     }
 
     /// What `setup_vault.py kv` made.
@@ -100,11 +101,13 @@ public final class VaultServer: Sendable {
             let secretID = approle["secretId"] as? String, let approleMount = approle["mount"] as? String,
             let userToken = object["userToken"] as? String, let adminToken = object["adminToken"] as? String,
             let accounts = object["accounts"] as? [String], let mount = object["mount"] as? String,
-            let policyText = object["policyText"] as? [String: String], let userPolicy = policyText["user"]
+            let policyText = object["policyText"] as? [String: String], let userPolicy = policyText["user"],
+            let policies = object["policies"] as? [String: String], let userPolicyName = policies["user"]
         else { throw TestSupportError("unexpected setup_vault.py output: \(object)") }
         return Ethsign(
             namespace: namespace, mount: mount, roleID: roleID, secretID: secretID, approleMount: approleMount,
-            userToken: userToken, adminToken: adminToken, accounts: accounts, userPolicy: userPolicy)
+            userToken: userToken, adminToken: adminToken, accounts: accounts, userPolicy: userPolicy,
+            userPolicyName: userPolicyName)
     }
 
     /// One private key in KV v2 at `mount`/data/`path` and a token that can read exactly it.
@@ -118,6 +121,19 @@ public final class VaultServer: Sendable {
             let key = object["privateKey"] as? String, let token = object["token"] as? String
         else { throw TestSupportError("unexpected setup_vault.py kv output: \(object)") }
         return KV(mount: mount, path: path, field: field, address: address, privateKey: key, token: token)
+    }
+
+    /// A new token with `policies` and `ttl` (`auth/token/create` with the root token): renewable, as Vault makes
+    /// them by default.
+    public func createToken(policies: [String], ttl: String, namespace: String? = nil) async throws -> String {
+        var headers = [("X-Vault-Token", rootToken)]
+        if let namespace { headers.append(("X-Vault-Namespace", namespace)) }
+        let answer = try await TestHTTP.postJSON(
+            "\(address)/v1/auth/token/create", ["policies": policies, "ttl": ttl], headers: headers, caFile: ca)
+        guard answer.status == 200, let object = answer.json as? [String: Any],
+            let auth = object["auth"] as? [String: Any], let token = auth["client_token"] as? String
+        else { throw TestSupportError("auth/token/create: \(answer.status) \(answer.text)") }
+        return token
     }
 
     /// Revokes a token (as an operator would), with the root token.
