@@ -10,7 +10,8 @@ import Synchronization
 /// token, which dies if nobody renews it within its TTL. The backend runs it as its `Service` body.
 public final class CredentialCache<Secret: Sendable & Equatable>: Sendable {
     /// Gets a new credential; `current` is the one in hand, if any (Vault renews it rather than logging in again).
-    public typealias Refresh = @Sendable (_ current: ExpiringCredential<Secret>?) async throws(SignerError) ->
+    public typealias Refresh =
+        @Sendable (_ current: ExpiringCredential<Secret>?) async throws(SignerError) ->
         ExpiringCredential<Secret>
 
     private typealias Flight = Task<Result<ExpiringCredential<Secret>, SignerError>, Never>
@@ -91,7 +92,8 @@ public final class CredentialCache<Secret: Sendable & Equatable>: Sendable {
             do throws(SignerError) {
                 try await refreshNow()
             } catch {
-                logger.warning("cannot refresh credential", metadata: ["signer.backend": "\(label)", "error": "\(error)"])
+                logger.warning(
+                    "cannot refresh credential", metadata: ["signer.backend": "\(label)", "error": "\(error)"])
             }
         }
     }

@@ -64,7 +64,8 @@ public final class TransactionFiller: Sendable {
             guard support.dynamicFeeAsLegacy else {
                 throw .invalidParams(
                     "\(sender) is held by a backend that signs only legacy (EIP-155) transactions: give gasPrice "
-                        + "instead of maxFeePerGas and maxPriorityFeePerGas (or set legacyForDynamicFee on the backend)")
+                        + "instead of maxFeePerGas and maxPriorityFeePerGas (or set legacyForDynamicFee on the "
+                        + "backend)")
             }
             // The most the caller agreed to pay per gas; a legacy transaction pays all of it.
             adapted.gasPrice = request.maxFeePerGas ?? request.gasPrice

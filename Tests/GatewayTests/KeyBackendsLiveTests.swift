@@ -75,7 +75,9 @@ import Testing
             let server = try await VaultServer.start()
             defer { server.stop() }
             if vaultMode == "kv2" {
-                let keys = [try await server.setUpKV(path: "gateway/key-0"), try await server.setUpKV(path: "gateway/key-1")]
+                let keys = [
+                    try await server.setUpKV(path: "gateway/key-0"), try await server.setUpKV(path: "gateway/key-1"),
+                ]
                 try await body(
                     Subject(
                         entry: BackendConfiguration(
@@ -215,8 +217,8 @@ import Testing
                 let from = subject.addresses[0]
                 let answer = try await SendLiveTests.rpc(
                     gateway.httpURL, "eth_sendTransaction",
-                    #"[{"from":"\#(from)","to":"\#(subject.addresses[1])","value":"0x1","maxFeePerGas":"0x77359400","maxPriorityFeePerGas":"0x1"}]"#
-                )
+                    #"[{"from":"\#(from)","to":"\#(subject.addresses[1])","value":"0x1","#
+                        + #""maxFeePerGas":"0x77359400","maxPriorityFeePerGas":"0x1"}]"#)
                 let hash = try #require(answer["result"] as? String, "\(answer)")
                 let mined = await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
                     ((try? await node.call("eth_getTransactionReceipt", #"["\#(hash)"]"#)) as? [String: Any]) != nil

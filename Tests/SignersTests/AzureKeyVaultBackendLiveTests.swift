@@ -205,7 +205,9 @@ import Testing
         defer { server.stop() }
         let endpoint = server.imds + "/metadata/identity/oauth2/token"
         for clientID in [identity, nil] {
-            let backend = Self.backend(server) { $0.authentication = .managedIdentity(endpoint: endpoint, clientID: clientID) }
+            let backend = Self.backend(server) {
+                $0.authentication = .managedIdentity(endpoint: endpoint, clientID: clientID)
+            }
             let conformance = BackendConformance(backend)
             let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
             try await conformance.signsConcurrently(accounts, count: 10)
@@ -295,7 +297,8 @@ import Testing
         let accounts = try await backend.accounts()
         for status in [500, 502, 503, 504] {
             try await server.control("fail", ["count": 2, "status": status])
-            try await BackendConformance(backend).checkSignature(for: accounts[0], digest: Self.digest(UInt8(status % 256)))
+            try await BackendConformance(backend).checkSignature(
+                for: accounts[0], digest: Self.digest(UInt8(status % 256)))
         }
         #expect(Self.number(try await server.stats(), "failed") == 8)
         try await server.control("fail", ["count": 20, "status": 503])

@@ -81,7 +81,8 @@ import Testing
         #expect(challenge.resource == "https://vault.azure.net")
 
         let local = try #require(
-            BearerChallenge(header: #"Bearer authorization="https://127.0.0.1:4433/T", resource="https://vault.azure.net""#))
+            BearerChallenge(
+                header: #"Bearer authorization="https://127.0.0.1:4433/T", resource="https://vault.azure.net""#))
         #expect(local.authorityHost == "https://127.0.0.1:4433")
         #expect(local.tenant == "T")
     }
@@ -89,7 +90,10 @@ import Testing
     @Test func otherChallengeSpellingsAreUnderstood() throws {
         let scoped = try #require(
             BearerChallenge(
-                header: #"Bearer authorization_uri="https://login.windows.net/t1", scope="https://vault.azure.net/.default""#))
+                header:
+                    #"Bearer authorization_uri="https://login.windows.net/t1", "#
+                        + #"scope="https://vault.azure.net/.default""#
+            ))
         #expect(scoped.tenant == "t1")
         #expect(scoped.resource == "https://vault.azure.net")
 

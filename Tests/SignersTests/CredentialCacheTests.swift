@@ -8,7 +8,9 @@ import Testing
 @Suite struct CredentialCacheTests {
     typealias State = CredentialCacheState<String>
 
-    static func credential(_ secret: String, lifetime: Duration?, at instant: ContinuousClock.Instant)
+    static func credential(
+        _ secret: String, lifetime: Duration?, at instant: ContinuousClock.Instant
+    )
         -> ExpiringCredential<String>
     {
         ExpiringCredential(secret: secret, lifetime: lifetime, issued: instant, margin: .seconds(300))

@@ -312,7 +312,8 @@ import Testing
         let prefixed = try await server.setUpKV(path: "gateway/key-1", prefixed: true)
         #expect(prefixed.privateKey.hasPrefix("0x"))
         let logs = RecordingLogHandler()
-        let backend = Self.backend(server, .token(.literal(server.rootToken)), logger: Logger(label: "t") { _ in logs }) {
+        let backend = Self.backend(server, .token(.literal(server.rootToken)), logger: Logger(label: "t") { _ in logs })
+        {
             $0.mode = .kv2
             $0.paths = [plain.path, prefixed.path]
         }

@@ -20,19 +20,22 @@ import Testing
         #expect(!plugin.isRetryable, "the plugin's refusals are 500s that do not change on retry")
         #expect(plugin.description == "HTTP 500: Signing account 0xabc does not exist")
 
-        let denied = VaultError.reply(status: 403, body: Array(#"{"errors":["permission denied"]}"#.utf8), retryAfter: nil)
+        let denied = VaultError.reply(
+            status: 403, body: Array(#"{"errors":["permission denied"]}"#.utf8), retryAfter: nil)
         #expect(denied.messages == ["permission denied"])
         #expect(!denied.isRetryable)
 
-        guard case .answer(404, let errors, _) = VaultError.reply(
-            status: 404, body: Array(#"{"errors":[]}"#.utf8), retryAfter: nil)
+        guard
+            case .answer(404, let errors, _) = VaultError.reply(
+                status: 404, body: Array(#"{"errors":[]}"#.utf8), retryAfter: nil)
         else {
             Issue.record("not an answer")
             return
         }
         #expect(errors.isEmpty, "a LIST of nothing")
 
-        let sealed = VaultError.reply(status: 503, body: Array(#"{"errors":["Vault is sealed"]}"#.utf8), retryAfter: nil)
+        let sealed = VaultError.reply(
+            status: 503, body: Array(#"{"errors":["Vault is sealed"]}"#.utf8), retryAfter: nil)
         #expect(sealed.isRetryable)
         let proxy = VaultError.reply(status: 502, body: Array("upstream error".utf8), retryAfter: .seconds(1))
         #expect(proxy.isRetryable)
@@ -110,7 +113,9 @@ import Testing
     }
 
     @Test func addressesAreOriginsOnly() throws {
-        #expect(HashiCorpVaultBackend.Address("https://vault.example.com:8200/")?.origin == "https://vault.example.com:8200")
+        #expect(
+            HashiCorpVaultBackend.Address("https://vault.example.com:8200/")?.origin == "https://vault.example.com:8200"
+        )
         #expect(HashiCorpVaultBackend.Address("http://127.0.0.1:8200")?.origin == "http://127.0.0.1:8200")
         #expect(HashiCorpVaultBackend.Address("https://vault.example.com/v1") == nil)
         #expect(HashiCorpVaultBackend.Address("ftp://vault") == nil)

@@ -53,7 +53,8 @@ public final class AzureServer: Sendable {
         ]
         let keys =
             keyCount > 0
-            ? try await makeKeys(python: python, connection: connection, count: keyCount, prefix: "gateway-test", hsm: hsm)
+            ? try await makeKeys(
+                python: python, connection: connection, count: keyCount, prefix: "gateway-test", hsm: hsm)
             : []
         let server = AzureServer(
             vault: vault, authority: authority, imds: imds, ca: ca, tenant: tenant, clientID: clientID,
@@ -114,9 +115,11 @@ public final class AzureServer: Sendable {
             [enabled ? "enable" : "disable"] + connection + ["--name", key.name, "--version", key.version])
     }
 
-    /// A key on another curve (its token request counts in the stats) (`P-256`), which the gateway must not list: made through the REST API with a token.
+    /// A key on another curve (`P-256`), which the gateway must not list: made through the REST API with a token
+    /// (whose request counts in the stats).
     public func makeOtherKey(name: String, curve: String = "P-256") async throws {
-        let form = "grant_type=client_credentials&client_id=\(clientID)&client_secret=\(clientSecret)"
+        let form =
+            "grant_type=client_credentials&client_id=\(clientID)&client_secret=\(clientSecret)"
             + "&scope=https%3A%2F%2Fvault.azure.net%2F.default"
         let token = try await TestHTTP.send(
             .POST, "\(authority)/\(tenant)/oauth2/v2.0/token",

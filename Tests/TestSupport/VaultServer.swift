@@ -56,7 +56,8 @@ public final class VaultServer: Sendable {
         if tls || requireClientCertificate {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vault-tls-\(UUID())")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            arguments += ["--tls-cert-dir", directory.path] + (requireClientCertificate ? ["--require-client-cert"] : [])
+            arguments +=
+                ["--tls-cert-dir", directory.path] + (requireClientCertificate ? ["--require-client-cert"] : [])
         }
         let process = try ManagedProcess(name: "vault", executable: python, arguments: arguments)
         let ready = try await process.waitForLine(timeout: .seconds(90)) { $0.hasPrefix("{") }

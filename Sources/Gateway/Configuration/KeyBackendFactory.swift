@@ -82,10 +82,10 @@ enum KeyBackendFactory {
         let authentication: AzureAuthentication
         switch values.optional("authentication") ?? "clientSecret" {
         case "clientSecret":
+            let reason = "with clientSecret authentication"
             authentication = .clientSecret(
-                tenantID: values.optional("tenantId"),
-                clientID: try values.required("clientId", because: "with clientSecret authentication"),
-                secret: SecretReference(try values.required("clientSecret", because: "with clientSecret authentication")),
+                tenantID: values.optional("tenantId"), clientID: try values.required("clientId", because: reason),
+                secret: SecretReference(try values.required("clientSecret", because: reason)),
                 authorityHost: try values.url("authorityHost") ?? AzureAuthentication.defaultAuthorityHost)
         case "managedIdentity":
             authentication = .managedIdentity(
@@ -106,7 +106,9 @@ enum KeyBackendFactory {
         return AzureKeyVaultBackend(name: values.entry.name, settings: settings, logger: logger)
     }
 
-    private static func vault(_ values: EntryValues, logger: Logger) throws(ConfigurationError) -> HashiCorpVaultBackend {
+    private static func vault(
+        _ values: EntryValues, logger: Logger
+    ) throws(ConfigurationError) -> HashiCorpVaultBackend {
         let text = try values.required("address")
         guard let address = HashiCorpVaultBackend.Address(text) else {
             throw values.error("address", "\"\(text)\" is not an http:// or https:// URL without a path")

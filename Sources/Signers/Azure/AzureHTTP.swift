@@ -44,7 +44,8 @@ struct AzureHTTP: Sendable {
         do {
             let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
             let bytes = try await response.body.collect(upTo: 4 << 20)
-            return Answer(status: Int(response.status.code), headers: response.headers, body: Array(bytes.readableBytesView))
+            return Answer(
+                status: Int(response.status.code), headers: response.headers, body: Array(bytes.readableBytesView))
         } catch let error as NIOSSLError {
             throw .transport("TLS: \(error)")
         } catch {

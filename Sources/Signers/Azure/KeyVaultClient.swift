@@ -67,7 +67,8 @@ final class KeyVaultClient: Sendable {
         vault.origin + path + "?" + EntraTokenSource.formEncoded([("api-version", apiVersion)] + query)
     }
 
-    private func call(_ method: HTTPMethod, _ url: String, body: [UInt8]?) async throws(KeyVaultCallError) -> JSONValue {
+    private func call(_ method: HTTPMethod, _ url: String, body: [UInt8]?) async throws(KeyVaultCallError) -> JSONValue
+    {
         var challenged = false
         if !source.knowsTenant(audience.value.withLock({ $0 })) {
             // The SDK's way: a request without a token, answered with the challenge that names the tenant.
@@ -96,7 +97,8 @@ final class KeyVaultClient: Sendable {
                     if body != nil { headers.append(("Content-Type", "application/json")) }
                     let answer = try await http.send(method, url, headers: headers, body: body)
                     if answer.status == 429 || answer.status >= 500 {
-                        throw KeyVaultError.answer(status: answer.status, body: answer.body, retryAfter: answer.retryAfter)
+                        throw KeyVaultError.answer(
+                            status: answer.status, body: answer.body, retryAfter: answer.retryAfter)
                     }
                     return answer
                 }
@@ -107,27 +109,31 @@ final class KeyVaultClient: Sendable {
                 let refused = KeyVaultError.answer(status: 401, body: answer.body, retryAfter: nil)
                 guard !challenged else { throw .init(refused) }
                 challenged = true
-                if let header = answer.headers.first(name: "WWW-Authenticate"), let challenge = BearerChallenge(header: header) {
+                if let header = answer.headers.first(name: "WWW-Authenticate"),
+                    let challenge = BearerChallenge(header: header)
+                {
                     honour(challenge)
                 }
                 tokens.invalidate(token)
                 continue
             }
             guard (200..<300).contains(answer.status) else {
-                throw .init(KeyVaultError.answer(status: answer.status, body: answer.body, retryAfter: answer.retryAfter))
+                throw .init(
+                    KeyVaultError.answer(status: answer.status, body: answer.body, retryAfter: answer.retryAfter))
             }
             do {
                 return try JSONParser.parse(answer.body)
             } catch {
-                throw .init(.malformed("the answer is not JSON: \(String(decoding: answer.body.prefix(200), as: UTF8.self))"))
+                throw .init(
+                    .malformed("the answer is not JSON: \(String(decoding: answer.body.prefix(200), as: UTF8.self))"))
             }
         }
     }
 
     /// The challenge says where tokens for this vault come from. Its resource is taken when it is the configured one,
     /// one of Azure's Key Vault resources, or the vault's own parent domain (`vault.azure.net` for
-    /// `x.vault.azure.net`); its tenant when its authority is on the configured authority host. Anything else is ignored
-    /// and logged: a client secret is never sent to a host the operator did not configure.
+    /// `x.vault.azure.net`); its tenant when its authority is on the configured authority host. Anything else is
+    /// ignored and logged: a client secret is never sent to a host the operator did not configure.
     private func honour(_ challenge: BearerChallenge) {
         let configuredHost: String?
         if case .clientSecret(_, _, _, let host) = source.authentication {

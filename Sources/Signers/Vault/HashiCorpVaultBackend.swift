@@ -173,7 +173,8 @@ public final class HashiCorpVaultBackend: KeyBackend, Service {
             if case .service(.answer(500, _, _)) = error.reason,
                 let listed = try? await listedAddresses(), !listed.contains(account.address.lowercaseHex)
             {
-                throw .unknownAccount("\(account.address.checksummed) (\(name): the ethsign plugin has no such account)")
+                throw .unknownAccount(
+                    "\(account.address.checksummed) (\(name): the ethsign plugin has no such account)")
             }
             throw signerError(error, doing: "signing for \(account.address.checksummed)", listing: false)
         }
@@ -222,7 +223,8 @@ public final class HashiCorpVaultBackend: KeyBackend, Service {
             do {
                 key = try PrivateKey(hex: hex)
             } catch {
-                throw .configuration("\(name): \(mount)/data/\(trimmed).\(settings.field) is not a secp256k1 private key")
+                throw .configuration(
+                    "\(name): \(mount)/data/\(trimmed).\(settings.field) is not a secp256k1 private key")
             }
             let account = Account(publicKey: key.publicKey, backend: name, keyReference: trimmed)
             read[account.address] = (key, account)
@@ -254,7 +256,8 @@ public final class HashiCorpVaultBackend: KeyBackend, Service {
             return listing ? .configuration(detail) : .rejected(detail)
         }
         if listing, failure.status == 404 {
-            return .configuration("\(name): \(doing): not found (is the \(settings.mode.rawValue) mount \(mount) right?)")
+            return .configuration(
+                "\(name): \(doing): not found (is the \(settings.mode.rawValue) mount \(mount) right?)")
         }
         return listing ? .configuration("\(name): \(doing): \(failure)") : .rejected("\(name): \(doing): \(failure)")
     }

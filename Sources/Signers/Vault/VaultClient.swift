@@ -78,7 +78,8 @@ final class VaultClient: Sendable {
         do {
             return try JSONParser.parse(answer.body)
         } catch {
-            throw .init(.malformed("the answer is not JSON: \(String(decoding: answer.body.prefix(200), as: UTF8.self))"))
+            throw .init(
+                .malformed("the answer is not JSON: \(String(decoding: answer.body.prefix(200), as: UTF8.self))"))
         }
     }
 }
