@@ -71,43 +71,43 @@ import Testing
         ),
         ("backends:\n  - {type: pkcs11, name: h, module: /m.so, tokenLabel: t}\n", "backends[h].pin: required"),
         ("backends:\n  - {type: azureKeyVault, name: a}\n", "backends[a].vaultUrl: required"),
-        ("backends:\n  - {type: azureKeyVault, name: a, vaultUrl: 'http://v.vault.azure.net'}\n", "backends[a].vaultUrl"),
+        ("backends:\n  - {type: azureKeyVault, name: a, vaultUrl: 'http://v.x'}\n", "backends[a].vaultUrl"),
         (
-            "backends:\n  - {type: azureKeyVault, name: a, vaultUrl: 'https://v.vault.azure.net', clientSecret: env:S}\n",
+            "backends:\n  - {type: azureKeyVault, name: a, vaultUrl: 'https://v.x', clientSecret: env:S}\n",
             "backends[a].clientId: required with clientSecret authentication"
         ),
         (
-            "backends:\n  - {type: azureKeyVault, name: a, vaultUrl: 'https://v.vault.azure.net', authentication: cert}\n",
+            "backends:\n  - {type: azureKeyVault, name: a, vaultUrl: 'https://v.x', authentication: cert}\n",
             "\"cert\" is not clientSecret or managedIdentity"
         ),
         (
-            "backends:\n  - {type: azureKeyVault, name: a, vaultUrl: 'https://v.vault.azure.net', "
+            "backends:\n  - {type: azureKeyVault, name: a, vaultUrl: 'https://v.x', "
                 + "authentication: managedIdentity, keys: 'a/b/c'}\n",
             "backends[a].keys: \"a/b/c\" is not a key name or name/version"
         ),
-        ("backends:\n  - {type: vault, name: v, address: 'https://vault:8200'}\n", "give a token, or roleId and secretId"),
+        ("backends:\n  - {type: vault, name: v, address: 'https://v:1'}\n", "give a token, or roleId and secretId"),
         (
-            "backends:\n  - {type: vault, name: v, address: 'https://vault:8200', token: env:T, roleId: env:R}\n",
+            "backends:\n  - {type: vault, name: v, address: 'https://v:1', token: env:T, roleId: env:R}\n",
             "not both"
         ),
         (
-            "backends:\n  - {type: vault, name: v, address: 'https://vault:8200', roleId: env:R}\n",
+            "backends:\n  - {type: vault, name: v, address: 'https://v:1', roleId: env:R}\n",
             "backends[v].roleId: AppRole needs both roleId and secretId"
         ),
         (
-            "backends:\n  - {type: vault, name: v, address: 'https://vault:8200', token: env:T, mode: kv2}\n",
+            "backends:\n  - {type: vault, name: v, address: 'https://v:1', token: env:T, mode: kv2}\n",
             "backends[v].paths: required in kv2 mode"
         ),
         (
-            "backends:\n  - {type: vault, name: v, address: 'https://vault:8200', token: env:T, mode: transit}\n",
+            "backends:\n  - {type: vault, name: v, address: 'https://v:1', token: env:T, mode: transit}\n",
             "\"transit\" is not ethsign or kv2"
         ),
         (
-            "backends:\n  - {type: vault, name: v, address: 'https://vault:8200', token: env:T, legacyForDynamicFee: maybe}\n",
+            "backends:\n  - {type: vault, name: v, address: 'https://v:1', token: env:T, legacyForDynamicFee: maybe}\n",
             "backends[v].legacyForDynamicFee: \"maybe\" is not true or false"
         ),
         (
-            "backends:\n  - {type: vault, name: v, address: 'https://vault:8200', token: env:T, clientKey: /k.pem}\n",
+            "backends:\n  - {type: vault, name: v, address: 'https://v:1', token: env:T, clientKey: /k.pem}\n",
             "clientCertificate and clientKey go together"
         ),
         ("backends:\n  - {type: vault, name: v, address: 'vault:8200', token: env:T}\n", "backends[v].address"),
@@ -182,8 +182,8 @@ import Testing
             try Self.load(
                 """
                 backends:
-                  - {type: vault, name: v, address: 'https://vault:8200', roleId: rid-123, secretId: sid-456}
-                  - {type: azureKeyVault, name: a, vaultUrl: 'https://x.vault.azure.net', clientId: c, clientSecret: s3cr3t}
+                  - {type: vault, name: v, address: 'https://v:1', roleId: rid-123, secretId: sid-456}
+                  - {type: azureKeyVault, name: a, vaultUrl: 'https://x.y', clientId: c, clientSecret: s3cr3t}
                 """))
         #expect(vault.contains("backends[v].roleId = <redacted>"))
         #expect(vault.contains("backends[a].clientSecret = <redacted>"))
