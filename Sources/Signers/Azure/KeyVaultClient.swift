@@ -69,6 +69,7 @@ final class KeyVaultClient: Sendable {
 
     private func call(_ method: HTTPMethod, _ url: String, body: [UInt8]?) async throws(KeyVaultCallError) -> JSONValue
     {
+        // One retry after a token is refused (the probe below is not a refusal: it carried no token).
         var challenged = false
         if !source.knowsTenant(audience.value.withLock({ $0 })) {
             // The SDK's way: a request without a token, answered with the challenge that names the tenant.
@@ -84,7 +85,6 @@ final class KeyVaultClient: Sendable {
                 let challenge = BearerChallenge(header: header)
             {
                 honour(challenge)
-                challenged = true
             }
         }
         while true {

@@ -76,8 +76,11 @@ struct VaultTokenSource: Sendable {
                 secret: token, lifetime: ttl > 0 ? .seconds(ttl) : nil, issued: issued, margin: settings.renewMargin,
                 renewable: data["renewable"]?.boolValue ?? false)
         case 403:
-            // lookup-self is in Vault's default policy: refused, the token itself is not accepted.
-            throw .configuration("\(label): Vault does not accept the token (invalid, expired or revoked)")
+            // lookup-self is in Vault's default policy: refused, the token itself is not accepted (or was made
+            // without the default policy, which the gateway's token needs for lookup-self and renew-self).
+            throw .configuration(
+                "\(label): Vault does not accept the token (invalid, expired or revoked; or made without the "
+                    + "default policy, which grants auth/token/lookup-self and renew-self)")
         default:
             throw signerError(
                 VaultError.reply(status: answer.status, body: answer.body, retryAfter: answer.retryAfter),
