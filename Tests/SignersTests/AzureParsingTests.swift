@@ -92,7 +92,7 @@ import Testing
             BearerChallenge(
                 header:
                     #"Bearer authorization_uri="https://login.windows.net/t1", "#
-                        + #"scope="https://vault.azure.net/.default""#
+                    + #"scope="https://vault.azure.net/.default""#
             ))
         #expect(scoped.tenant == "t1")
         #expect(scoped.resource == "https://vault.azure.net")

@@ -166,14 +166,15 @@ import Testing
         let setup = try await server.setUpEthsign(count: 1)
         let address = try Address(hex: setup.accounts[0])
 
-        let keptToken = try await server.createToken(policies: [setup.userPolicyName], ttl: "3s")
+        // 8 s tokens, renewed by the service after two thirds of their life: seconds of slack on a loaded machine.
+        let keptToken = try await server.createToken(policies: [setup.userPolicyName], ttl: "8s")
         let kept = Self.backend(server, .token(.literal(keptToken)))
         let keptWallet = try await Self.wallet(kept)
         let service = Task { try await kept.run() }
-        let idleToken = try await server.createToken(policies: [setup.userPolicyName], ttl: "3s")
+        let idleToken = try await server.createToken(policies: [setup.userPolicyName], ttl: "8s")
         let idle = Self.backend(server, .token(.literal(idleToken)))
         let idleWallet = try await Self.wallet(idle)
-        try await Task.sleep(for: .seconds(7))
+        try await Task.sleep(for: .seconds(14))
 
         try await Self.signsConcurrently(keptWallet, [address], count: 2)
         let error = try await #require(throws: SignerError.self) {
