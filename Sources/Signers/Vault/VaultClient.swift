@@ -63,6 +63,9 @@ final class VaultClient: Sendable {
             }
             if answer.status == 403, !retriedWithNewToken {
                 retriedWithNewToken = true
+                logger.debug(
+                    "Vault refused the token; trying once more with a fresh one",
+                    metadata: ["signer.backend": "\(label)", "vault.path": "\(path)"])
                 tokens.invalidate(token)
                 continue
             }

@@ -7,8 +7,8 @@ import Signers
 /// - a given token is looked up (`auth/token/lookup-self`: its remaining TTL, whether it is renewable) and renewed
 ///   (`auth/token/renew-self`) while Vault allows; a token Vault no longer accepts is the operator's to replace;
 /// - an AppRole token is renewed while renewal gives it a useful life, and replaced by a new login when renewal is
-///   refused, not allowed, or capped near the role's `token_max_ttl` (a renewal that returns less than half the
-///   previous lease).
+///   refused, not allowed, or capped by the role's `token_max_ttl` (a renewal that returns a shorter lease than the
+///   previous one).
 ///
 /// The token and the secret id never reach a log line.
 typealias VaultToken = ExpiringCredential<String>
@@ -29,7 +29,9 @@ struct VaultTokenSource: Sendable {
             return try await lookUp(token)
         case .appRole(let roleID, let secretID, let mount):
             if let current, current.renewable, let renewed = try await renew(current) {
-                guard let before = current.lifetime, let after = renewed.lifetime, after < before / 2 else {
+                // A shorter lease than the last one: the role's max TTL caps it, and every renewal from here gives
+                // less; a new login gives a full TTL.
+                guard let before = current.lifetime, let after = renewed.lifetime, after < before else {
                     return renewed
                 }
                 logger.debug("Vault token near its max TTL: logging in again", metadata: ["signer.backend": "\(label)"])
