@@ -16,6 +16,9 @@ let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl
 let httpClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+/// What a key backend that speaks REST over HTTPS (Azure Key Vault, Vault) links.
+let remoteBackend: [Target.Dependency] =
+    ["Ethereum", "JSON", "Signers", httpClient, nioSSL, log, lifecycle] + nio("NIOCore", "NIOHTTP1")
 /// What a WebSocket edge (the gateway's server, its node client, the load-test clients) links.
 let webSocketEdge = nio("NIOCore", "NIOPosix", "NIOHTTP1", "NIOWebSocket")
 
@@ -62,7 +65,7 @@ let package = Package(
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
-            exclude: ["PKCS11", "AWSKMS"],
+            exclude: ["PKCS11", "AWSKMS", "Azure", "Vault"],
             swiftSettings: strict
         ),
         // The PKCS#11 header (Debian `libp11-kit-dev`); the module itself is loaded with dlopen at run time.
@@ -73,6 +76,20 @@ let package = Package(
             name: "SignersAWSKMS",
             dependencies: ["Ethereum", "JSON", "Signers", httpClient, crypto, log] + nio("NIOCore", "NIOHTTP1"),
             path: "Sources/Signers/AWSKMS",
+            swiftSettings: strict
+        ),
+        // Azure Key Vault: REST 7.4 over AsyncHTTPClient, tokens from Entra ID (client secret or managed identity).
+        .target(
+            name: "SignersAzure",
+            dependencies: remoteBackend,
+            path: "Sources/Signers/Azure",
+            swiftSettings: strict
+        ),
+        // HashiCorp Vault / OpenBao: the ethsign plugin (whole legacy transactions) or KV v2 keys signed in memory.
+        .target(
+            name: "SignersVault",
+            dependencies: remoteBackend,
+            path: "Sources/Signers/Vault",
             swiftSettings: strict
         ),
         .target(
@@ -100,7 +117,8 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "JSON", "JSONRPC", "Ethereum", "Node", "Signers", "SignersAWSKMS", "SignersPKCS11", "Submission",
+                "JSON", "JSONRPC", "Ethereum", "Node", "Signers", "SignersAWSKMS", "SignersAzure", "SignersPKCS11",
+                "SignersVault", "Submission",
                 nioSSL, log, lifecycle, crypto, .product(name: "Yams", package: "Yams"),
             ] + webSocketEdge,
             swiftSettings: strict
@@ -137,13 +155,17 @@ let package = Package(
         // node, the gateway, Python clients) for live tests, killed by pid.
         .target(
             name: "TestSupport",
-            dependencies: ["Ethereum", "JSON", "JSONRPC", "Node", "Signers", "Submission"],
+            dependencies: ["Ethereum", "JSON", "JSONRPC", "Node", "Signers", "Submission", httpClient, nioSSL]
+                + nio("NIOCore", "NIOHTTP1"),
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
         .testTarget(
             name: "SignersTests",
-            dependencies: ["Signers", "SignersPKCS11", "SignersAWSKMS", "Ethereum", "JSON", "TestSupport"],
+            dependencies: [
+                "Signers", "SignersPKCS11", "SignersAWSKMS", "SignersAzure", "SignersVault", "Ethereum", "JSON",
+                "TestSupport",
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -20,6 +20,8 @@ public struct GatewayApplication: Sendable {
     public let tracker: ReceiptTracker
     let heads: HeadsFeed
     let work: RequestWork
+    /// Backends that keep something alive while idle (a token to renew).
+    let backendServices: [any Service]
     public let dispatcher: RPCDispatcher
     public let server: GatewayServer
     private let logger: Logger
@@ -42,7 +44,9 @@ public struct GatewayApplication: Sendable {
         let journal: any Journal =
             configuration.journalPath == ":memory:"
             ? InMemoryJournal() : try SQLiteJournal(path: configuration.journalPath)
-        let filler = TransactionFiller(node: node, settings: configuration.filler)
+        let filler = TransactionFiller(node: node, settings: configuration.filler) { [wallet] address in
+            wallet.transactionSupport(address)
+        }
         let tracker = ReceiptTracker(node: node, settings: configuration.receipts, logger: logger)
         let receipts = ReceiptSubscriptions(tracker: tracker)
         var observers = SendPipeline.Observers()
@@ -103,6 +107,7 @@ public struct GatewayApplication: Sendable {
         self.tracker = tracker
         self.heads = heads
         self.work = work
+        backendServices = backends.compactMap { $0 as? any Service }
         self.dispatcher = dispatcher
         var serverSettings = configuration.server
         serverSettings.access = access
@@ -129,9 +134,10 @@ public struct GatewayApplication: Sendable {
     }
 
     /// Node first, so the server starts with a link to forward to; the group stops them in reverse order (the
-    /// server drains its connections while the pipeline still runs).
+    /// server drains its connections while the pipeline still runs, and backends keep their tokens until the
+    /// pipeline has finished signing).
     public var services: [any Service] {
-        [node, hub, wallet, tracker, heads, pipeline, work, server]
+        [node] + backendServices + [hub, wallet, tracker, heads, pipeline, work, server]
     }
 
     public func serviceGroup(logger: Logger) -> ServiceGroup {

@@ -2,9 +2,14 @@ import Ethereum
 
 /// An account a backend holds: the address, its public key (to recover v from bare r,s), and the backend's own
 /// name for the key (a file, a KMS key id, a PKCS#11 label).
+///
+/// The public key is `nil` only for a backend that signs whole transactions and names nothing but addresses (Vault's
+/// ethsign plugin): nothing needs the key there, because every signature is checked by recovering it to `address`
+/// (`Wallet.verify`), and inventing a key (by signing a probe transaction) would leave a signed transaction behind.
+/// Backends that sign digests always have one: they find v by comparing recovered keys to it.
 public struct Account: Sendable, Hashable {
     public let address: Address
-    public let publicKey: PublicKey
+    public let publicKey: PublicKey?
     public let backend: String
     public let keyReference: String
 
@@ -13,6 +18,22 @@ public struct Account: Sendable, Hashable {
         self.publicKey = publicKey
         self.backend = backend
         self.keyReference = keyReference
+    }
+
+    /// An account known only by its address (a whole-transaction signer that never shows its key).
+    public init(address: Address, backend: String, keyReference: String) {
+        self.address = address
+        self.publicKey = nil
+        self.backend = backend
+        self.keyReference = keyReference
+    }
+
+    /// The key a digest signer needs to find v; its absence is the backend's bug, said as an error, not a crash.
+    public func requirePublicKey() throws(SignerError) -> PublicKey {
+        guard let publicKey else {
+            throw .invalidPublicKey("\(backend) has no public key for \(address.checksummed) (\(keyReference))")
+        }
+        return publicKey
     }
 }
 
@@ -32,6 +53,8 @@ public enum SigningForm: Sendable, Hashable {
 public protocol KeyBackend: Sendable {
     var name: String { get }
     var signingForm: SigningForm { get }
+    /// The transaction envelopes it can sign; the filler chooses among them (`TransactionSupport`).
+    var transactionSupport: TransactionSupport { get }
     func accounts() async throws(SignerError) -> [Account]
     func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature
     func signNow(digest: Bytes32, for account: Account) throws(SignerError) -> Signature?
@@ -42,6 +65,7 @@ public protocol KeyBackend: Sendable {
 
 extension KeyBackend {
     public var signingForm: SigningForm { .digest }
+    public var transactionSupport: TransactionSupport { .all }
 
     public func sign(transaction: Transaction, for account: Account) async throws(SignerError) -> [UInt8] {
         throw .rejected("\(name) signs digests; the gateway encodes transactions for it")

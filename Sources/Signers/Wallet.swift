@@ -187,6 +187,12 @@ public final class Wallet: Service, Sendable {
         accountsByAddress.withLock { $0[address]?.backend.signingForm == .transaction }
     }
 
+    /// The envelopes the account's backend can sign (all, for an address no backend holds: the pipeline refuses that
+    /// address elsewhere, with its own message).
+    public func transactionSupport(_ address: Address) -> TransactionSupport {
+        accountsByAddress.withLock { $0[address]?.backend.transactionSupport ?? .all }
+    }
+
     /// A backend's signature is used only if it recovers to the account: a misconfigured key reference, a wrong
     /// recovery id or a corrupted answer must never become a transaction from someone else.
     static func verify(_ signature: Signature, digest: Bytes32, account: Account) throws(SignerError) {

@@ -2,12 +2,18 @@ import Ethereum
 import JSON
 import JSONRPC
 import Node
+import Signers
 import Synchronization
 
 /// Completes what the caller of `eth_sendTransaction` left out, the way wallets do: chain id from the node, gas from
 /// `eth_estimateGas` plus a margin, EIP-1559 fees from the next block's base fee and the node's suggested tip (legacy
 /// `gasPrice` when the caller gave one or the chain has no base fee; EIP-2930 when an access list comes with a gas
 /// price). The nonce is not chosen here: the address's lane assigns it.
+///
+/// The envelope is one the sender's backend can sign (`TransactionSupport`): for a legacy-only signer (Vault's
+/// ethsign plugin) a request that leaves the type open becomes legacy, and one that names EIP-1559 fees is refused,
+/// or sent as legacy with `gasPrice = maxFeePerGas` when that backend allows it. Deciding here, before the nonce and
+/// the journal, is what lets the wallet hold the backend to exactly the transaction requested.
 public final class TransactionFiller: Sendable {
     public struct Settings: Sendable, Hashable {
         /// Added to `eth_estimateGas`'s answer: state can change between estimate and inclusion.
@@ -29,12 +35,46 @@ public final class TransactionFiller: Sendable {
 
     private let node: any NodeClient
     private let settings: Settings
+    private let support: @Sendable (Address) -> TransactionSupport
     private let chainIDCache = Mutex<UInt64?>(nil)
     private let feeCache = Mutex<FeeData?>(nil)
 
-    public init(node: any NodeClient, settings: Settings = Settings()) {
+    /// `support`: what the backend holding an address can sign (`Wallet.transactionSupport`).
+    public init(
+        node: any NodeClient, settings: Settings = Settings(),
+        support: @escaping @Sendable (Address) -> TransactionSupport = { _ in .all }
+    ) {
         self.node = node
         self.settings = settings
+        self.support = support
+    }
+
+    /// The request as the sender's backend can sign it (see the type's documentation).
+    public static func adapt(
+        _ request: TransactionRequest, to support: TransactionSupport
+    ) throws(RPCError) -> TransactionRequest {
+        guard support.legacyOnly else { return request }
+        let sender = request.from.checksummed
+        if request.type == .accessList || request.accessList?.isEmpty == false {
+            throw .invalidParams(
+                "\(sender) is held by a backend that signs only legacy (EIP-155) transactions: no access list")
+        }
+        var adapted = request
+        if request.type == .dynamicFee || request.maxFeePerGas != nil || request.maxPriorityFeePerGas != nil {
+            guard support.dynamicFeeAsLegacy else {
+                throw .invalidParams(
+                    "\(sender) is held by a backend that signs only legacy (EIP-155) transactions: give gasPrice "
+                        + "instead of maxFeePerGas and maxPriorityFeePerGas (or set legacyForDynamicFee on the "
+                        + "backend)")
+            }
+            // The most the caller agreed to pay per gas; a legacy transaction pays all of it.
+            adapted.gasPrice = request.maxFeePerGas ?? request.gasPrice
+            adapted.maxFeePerGas = nil
+            adapted.maxPriorityFeePerGas = nil
+        }
+        adapted.type = .legacy
+        adapted.accessList = nil
+        return adapted
     }
 
     /// Forgets cached chain data (after the node reconnects: it may be a different node).
@@ -56,6 +96,7 @@ public final class TransactionFiller: Sendable {
     /// The transaction, when the caller gave everything (nonce, gas, fees) and the chain id is known: no node call
     /// needed. `nil` means "use `fill`".
     public func fillNow(_ request: TransactionRequest) throws(RPCError) -> Transaction? {
+        let request = try Self.adapt(request, to: support(request.from))
         guard let nonce = request.nonce, let gas = request.gas, let chainID = chainIDCache.withLock({ $0 }) else {
             return nil
         }
@@ -86,6 +127,7 @@ public final class TransactionFiller: Sendable {
 
     /// A complete unsigned transaction; its nonce is the caller's, or 0 as a placeholder for the lane.
     public func fill(_ request: TransactionRequest) async throws(RPCError) -> Transaction {
+        let request = try Self.adapt(request, to: support(request.from))
         let chainID = try await chainID()
         if let given = request.chainId, given != chainID {
             throw .invalidParams("chainId does not match node's (have=\(given), want=\(chainID))")

@@ -12,15 +12,25 @@ import Testing
     struct Subject {
         let entry: BackendConfiguration
         let addresses: [String]
+        /// False for a backend that signs whole transactions only (Vault's ethsign plugin): no messages, no typed
+        /// data, legacy transactions.
+        var signsMessages = true
 
-        init(_ type: BackendType, _ name: String, _ values: [String: String], addresses: [String]) {
+        init(
+            _ type: BackendType, _ name: String, _ values: [String: String], addresses: [String],
+            signsMessages: Bool = true
+        ) {
             entry = BackendConfiguration(type: type, name: name, values: values)
             self.addresses = addresses
+            self.signsMessages = signsMessages
         }
     }
 
-    /// Runs `body` with a backend of `type` on its real server (files, SoftHSM, moto KMS), stopped afterwards.
-    static func withSubject(_ type: BackendType, _ body: (Subject) async throws -> Void) async throws {
+    /// Runs `body` with a backend of `type` on its real server (files, SoftHSM, moto KMS, the Azure double, OpenBao
+    /// with the ethsign plugin's API: AppRole for ethsign, a token for KV v2), stopped afterwards.
+    static func withSubject(
+        _ type: BackendType, vaultMode: String = "ethsign", _ body: (Subject) async throws -> Void
+    ) async throws {
         switch type {
         case .keystore:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keystore-live-\(UUID())")
@@ -47,6 +57,34 @@ import Testing
                 "accessKeyId": server.accessKeyID, "secretAccessKey": server.secretAccessKey,
             ]
             try await body(Subject(.awsKms, "kms", values, addresses: server.keys.map(\.address)))
+        case .azureKeyVault:
+            let server = try await AzureServer.start(keyCount: 3)
+            defer { server.stop() }
+            let values = [
+                "vaultUrl": server.vault, "tenantId": server.tenant, "clientId": server.clientID,
+                "clientSecret": server.clientSecret, "authorityHost": server.authority, "caFile": server.ca,
+            ]
+            try await body(Subject(.azureKeyVault, "akv", values, addresses: server.keys.map(\.address)))
+        case .vault:
+            let server = try await VaultServer.start()
+            defer { server.stop() }
+            if vaultMode == "kv2" {
+                let keys = [
+                    try await server.setUpKV(path: "gateway/key-0"), try await server.setUpKV(path: "gateway/key-1"),
+                ]
+                let values = [
+                    "address": server.address, "token": server.rootToken, "mode": "kv2",
+                    "paths": keys.map(\.path).joined(separator: ","),
+                ]
+                try await body(Subject(.vault, "vault-kv", values, addresses: keys.map(\.address)))
+            } else {
+                let setup = try await server.setUpEthsign(count: 3)
+                let values = [
+                    "address": server.address, "roleId": setup.roleID, "secretId": setup.secretID,
+                    "legacyForDynamicFee": vaultMode == "ethsign-convert" ? "true" : "false",
+                ]
+                try await body(Subject(.vault, "vault", values, addresses: setup.accounts, signsMessages: false))
+            }
         }
     }
 
@@ -64,7 +102,10 @@ import Testing
         }
     }
 
-    static func run(_ subjects: [Subject]) async throws {
+    static func run(
+        _ subjects: [Subject], perBackend: Int = 500,
+        then more: (LiveGateway, Devnode) async throws -> Void = { _, _ in }
+    ) async throws {
         let addresses = subjects.flatMap(\.addresses)
         let node = try await Devnode.start(fund: addresses)
         defer { node.stop() }
@@ -84,22 +125,96 @@ import Testing
                 "send_many.py",
                 [
                     "--url", gateway.url, "--from", addresses.joined(separator: ","),
-                    "--connections", "10", "--total", "\(500 * subjects.count)", "--watch-receipts",
+                    "--connections", "10", "--total", "\(perBackend * subjects.count)", "--watch-receipts",
                     "--timeout", "400",
                 ], timeout: .seconds(480))
             #expect(sends.exitCode == 0, "\(sends.diagnostics)")
-            #expect(sends.result?["mined"] as? Int == 500 * subjects.count)
+            #expect(sends.result?["mined"] as? Int == perBackend * subjects.count)
             let perAddress = sends.result?["per_address"] as? [String: [String: Any]] ?? [:]
             #expect(perAddress.count == addresses.count)
             #expect(
                 perAddress.values.allSatisfy { $0["contiguous"] as? Bool == true && $0["first_nonce"] as? Int == 0 })
-            print("three backends: \(sends.result?["tx_per_second"] ?? "?") tx/s end to end (\(500 * subjects.count) sends)")
+            print(
+                "\(subjects.map(\.entry.name)): \(sends.result?["tx_per_second"] ?? "?") tx/s end to end "
+                    + "(\(perBackend * subjects.count) sends)")
 
-            for subject in subjects {
+            for subject in subjects where subject.signsMessages {
                 let signatures = try await ClientScenario.run(
                     "verify_signatures.py",
                     ["--url", gateway.url, "--from", subject.addresses[0], "--chain-id", String(node.chainID)])
                 #expect(signatures.exitCode == 0, "\(subject.entry.type): \(signatures.diagnostics)")
+            }
+            try await more(gateway, node)
+        }
+    }
+
+    /// Azure Key Vault, Vault's ethsign plugin and Vault KV v2 keys in one gateway, each configured as an operator
+    /// would: 300 sends per backend from web3.py clients, every one mined, nonces contiguous; every signing method
+    /// recovered by eth-account for the digest signers; and for the plugin's accounts the whole-transaction rules
+    /// (legacy transactions signed by Vault, EIP-1559 refused before any nonce is taken, no messages).
+    @Test func azureKeyVaultAndVaultInOneGatewaySendAndSign() async throws {
+        try await Self.withSubject(.azureKeyVault) { azure in
+            try await Self.withSubject(.vault) { ethsign in
+                try await Self.withSubject(.vault, vaultMode: "kv2") { kv in
+                    try await Self.run([azure, ethsign, kv], perBackend: 300) { gateway, node in
+                        try await Self.checkWholeTransactionRules(ethsign, gateway: gateway, node: node)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The ethsign plugin's accounts behind the gateway: eth_signTransaction answers a legacy EIP-155 transaction
+    /// signed by Vault; EIP-1559 fees are refused (-32602) without a nonce taken; messages are refused.
+    static func checkWholeTransactionRules(_ subject: Subject, gateway: LiveGateway, node: Devnode) async throws {
+        let from = subject.addresses[0]
+        let to = PrivateKey.random().address.lowercaseHex
+        let signed = try await SendLiveTests.rpc(
+            gateway.httpURL, "eth_signTransaction",
+            #"[{"from":"\#(from)","to":"\#(to)","value":"0x5","gas":"0x5208","gasPrice":"0x3b9aca00","nonce":"0x0"}]"#)
+        let result = try #require(signed["result"] as? [String: Any], "\(signed)")
+        let raw = try Hex.decode(try #require(result["raw"] as? String))
+        let transaction = try SignedTransaction(raw: raw)
+        #expect(transaction.transaction.type == .legacy)
+        #expect(transaction.transaction.chainId == node.chainID)
+        #expect(try transaction.sender() == Address(hex: from))
+
+        let before = try await node.call("eth_getTransactionCount", #"["\#(from)","pending"]"#) as? String
+        let dynamic = try await SendLiveTests.rpc(
+            gateway.httpURL, "eth_sendTransaction",
+            #"[{"from":"\#(from)","to":"\#(to)","value":"0x1","maxFeePerGas":"0x77359400"}]"#)
+        let error = dynamic["error"] as? [String: Any]
+        #expect(error?["code"] as? Int == -32602)
+        #expect((error?["message"] as? String)?.contains("legacy (EIP-155)") == true, "\(dynamic)")
+        let after = try await node.call("eth_getTransactionCount", #"["\#(from)","pending"]"#) as? String
+        #expect(before == after)
+        let message = try await SendLiveTests.rpc(gateway.httpURL, "personal_sign", #"["0xdeadbeef","\#(from)"]"#)
+        #expect((message["error"] as? [String: Any])?["message"] as? String != nil, "\(message)")
+        #expect(message["result"] == nil)
+    }
+
+    /// With `legacyForDynamicFee: true` an EIP-1559 request to an ethsign account is mined as a legacy transaction
+    /// paying gasPrice = the caller's maxFeePerGas.
+    @Test func legacyForDynamicFeeSendsEIP1559RequestsAsLegacy() async throws {
+        try await Self.withSubject(.vault, vaultMode: "ethsign-convert") { subject in
+            let node = try await Devnode.start(fund: subject.addresses)
+            defer { node.stop() }
+            try await withLiveGateway(node: node, configure: { $0.backends = [subject.entry] }) { gateway in
+                let from = subject.addresses[0]
+                let answer = try await SendLiveTests.rpc(
+                    gateway.httpURL, "eth_sendTransaction",
+                    #"[{"from":"\#(from)","to":"\#(subject.addresses[1])","value":"0x1","#
+                        + #""maxFeePerGas":"0x77359400","maxPriorityFeePerGas":"0x1"}]"#)
+                let hash = try #require(answer["result"] as? String, "\(answer)")
+                let mined = await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+                    ((try? await node.call("eth_getTransactionReceipt", #"["\#(hash)"]"#)) as? [String: Any]) != nil
+                }
+                #expect(mined)
+                let transaction = try #require(
+                    try await node.call("eth_getTransactionByHash", #"["\#(hash)"]"#) as? [String: Any])
+                #expect(transaction["type"] as? String == "0x0")
+                #expect(transaction["gasPrice"] as? String == "0x77359400")
+                #expect((transaction["from"] as? String)?.lowercased() == from)
             }
         }
     }

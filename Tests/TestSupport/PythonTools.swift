@@ -8,6 +8,8 @@ public enum PythonTools {
         case devnode = "Tools/devnode"
         case clients = "Tools/clients"
         case kms = "Tools/kms"
+        case azure = "Tools/azure"
+        case vault = "Tools/vault"
     }
 
     /// One install per tool and test process; every other caller awaits the same one. Nothing here blocks a thread:

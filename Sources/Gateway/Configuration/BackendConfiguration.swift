@@ -28,6 +28,8 @@ public enum BackendType: String, Sendable, Hashable, CaseIterable {
     case keystore
     case pkcs11
     case awsKms
+    case azureKeyVault
+    case vault
 
     public var keys: [BackendKey] {
         switch self {
@@ -62,6 +64,56 @@ public enum BackendType: String, Sendable, Hashable, CaseIterable {
                 BackendKey(
                     "keys", "Key ids, ARNs or alias/NAMEs, comma-separated. Empty: every secp256k1 signing key found."),
                 BackendKey("maxRetries", "Throttled or failed calls retried up to this many times. Default 4."),
+            ]
+        case .azureKeyVault:
+            [
+                BackendKey("vaultUrl", "The vault, https://NAME.vault.azure.net.", required: true),
+                BackendKey(
+                    "authentication",
+                    "clientSecret (an app registration; the default) or managedIdentity (the VM's or container's)."),
+                BackendKey(
+                    "tenantId", "Directory (tenant) id of the app registration (clientSecret); default: the vault's."),
+                BackendKey(
+                    "clientId",
+                    "Application (client) id (clientSecret); with managedIdentity, a user-assigned identity's "
+                        + "client id."),
+                BackendKey("clientSecret", "The app registration's client secret by reference.", secret: true),
+                BackendKey("authorityHost", "Entra ID authority; default https://login.microsoftonline.com."),
+                BackendKey(
+                    "imdsEndpoint",
+                    "Managed-identity token endpoint; default http://169.254.169.254/metadata/identity/oauth2/token."),
+                BackendKey(
+                    "keys",
+                    "Key names (current version) or name/version (pinned), comma-separated. Empty: every P-256K key."),
+                BackendKey("apiVersion", "Key Vault REST api-version. Default 7.4."),
+                BackendKey("resource", "The resource tokens are for. Default https://vault.azure.net."),
+                BackendKey("caFile", "PEM CA bundle trusted instead of the system's, for the vault and the authority."),
+                BackendKey(
+                    "maxRetries", "Throttled (429, Retry-After honoured) or failed (5xx) calls retried. Default 4."),
+            ]
+        case .vault:
+            [
+                BackendKey("address", "Vault's address, https://vault.example.com:8200.", required: true),
+                BackendKey(
+                    "mode",
+                    "ethsign (the plugin holds the keys; the default) or kv2 (hex keys in KV v2 secrets, read into "
+                        + "memory)."),
+                BackendKey("mount", "Mount path of the ethsign plugin or the KV v2 engine. Default ethereum / secret."),
+                BackendKey("namespace", "Vault Enterprise / OpenBao namespace (X-Vault-Namespace)."),
+                BackendKey("token", "A Vault token by reference (or use roleId and secretId).", secret: true),
+                BackendKey("roleId", "AppRole role id by reference.", secret: true),
+                BackendKey("secretId", "AppRole secret id by reference.", secret: true),
+                BackendKey("approleMount", "Mount path of the AppRole auth method. Default approle."),
+                BackendKey("caFile", "PEM CA bundle trusted instead of the system's."),
+                BackendKey("clientCertificate", "PEM client certificate, for listeners that require one."),
+                BackendKey("clientKey", "PEM private key of the client certificate."),
+                BackendKey("paths", "kv2: secret paths under the mount, one key each, comma-separated."),
+                BackendKey("field", "kv2: the secrets' field holding the hex private key. Default privateKey."),
+                BackendKey(
+                    "legacyForDynamicFee",
+                    "ethsign: true sends EIP-1559 requests as legacy transactions, gasPrice = maxFeePerGas. "
+                        + "Default false."),
+                BackendKey("maxRetries", "Throttled or failed (429, 502-504) calls retried. Default 4."),
             ]
         }
     }

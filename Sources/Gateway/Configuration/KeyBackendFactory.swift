@@ -1,8 +1,11 @@
 import Ethereum
+import Foundation
 import Logging
 import Signers
 import SignersAWSKMS
+import SignersAzure
 import SignersPKCS11
+import SignersVault
 
 /// Configuration → key backends: the one place where a configured entry becomes a `KeyBackend`. A new backend type
 /// is a folder under `Sources/Signers/`, a case in `BackendType` (its keys) and one case here.
@@ -62,7 +65,98 @@ enum KeyBackendFactory {
             settings.keys = values.list("keys")
             settings.maximumRetries = try values.integer("maxRetries", in: 0...20) ?? settings.maximumRetries
             return AWSKMSBackend(name: entry.name, settings: settings, logger: logger)
+        case .azureKeyVault:
+            return try azureKeyVault(values, logger: logger)
+        case .vault:
+            return try vault(values, logger: logger)
         }
+    }
+
+    private static func azureKeyVault(
+        _ values: EntryValues, logger: Logger
+    ) throws(ConfigurationError) -> AzureKeyVaultBackend {
+        let url = try values.required("vaultUrl")
+        guard let vault = AzureKeyVaultBackend.VaultURL(url) else {
+            throw values.error("vaultUrl", "\"\(url)\" is not an https:// URL without a path")
+        }
+        let authentication: AzureAuthentication
+        switch values.optional("authentication") ?? "clientSecret" {
+        case "clientSecret":
+            let reason = "with clientSecret authentication"
+            authentication = .clientSecret(
+                tenantID: values.optional("tenantId"), clientID: try values.required("clientId", because: reason),
+                secret: SecretReference(try values.required("clientSecret", because: reason)),
+                authorityHost: try values.url("authorityHost") ?? AzureAuthentication.defaultAuthorityHost)
+        case "managedIdentity":
+            authentication = .managedIdentity(
+                endpoint: try values.url("imdsEndpoint") ?? AzureAuthentication.defaultIMDSEndpoint,
+                clientID: values.optional("clientId"))
+        case let other:
+            throw values.error("authentication", "\"\(other)\" is not clientSecret or managedIdentity")
+        }
+        var settings = AzureKeyVaultBackend.Settings(vault: vault, authentication: authentication)
+        settings.keys = values.list("keys")
+        for key in settings.keys where !AzureKeyVaultBackend.isValidKeyReference(key) {
+            throw values.error("keys", "\"\(key)\" is not a key name or name/version (0-9, a-z, A-Z, -)")
+        }
+        settings.apiVersion = values.optional("apiVersion") ?? settings.apiVersion
+        settings.resource = try values.url("resource") ?? settings.resource
+        settings.caFile = values.optional("caFile")
+        settings.retry.maximumRetries = try values.integer("maxRetries", in: 0...20) ?? settings.retry.maximumRetries
+        return AzureKeyVaultBackend(name: values.entry.name, settings: settings, logger: logger)
+    }
+
+    private static func vault(
+        _ values: EntryValues, logger: Logger
+    ) throws(ConfigurationError) -> HashiCorpVaultBackend {
+        let text = try values.required("address")
+        guard let address = HashiCorpVaultBackend.Address(text) else {
+            throw values.error("address", "\"\(text)\" is not an http:// or https:// URL without a path")
+        }
+        let authentication: VaultAuthentication
+        switch (values.optional("token"), values.optional("roleId"), values.optional("secretId")) {
+        case (let token?, nil, nil):
+            authentication = .token(SecretReference(token))
+        case (nil, let roleID?, let secretID?):
+            authentication = .appRole(
+                roleID: SecretReference(roleID), secretID: SecretReference(secretID),
+                mount: values.optional("approleMount") ?? "approle")
+        case (nil, nil, nil):
+            throw values.error("token", "give a token, or roleId and secretId (AppRole)")
+        case (_?, _, _):
+            throw values.error("token", "give a token or roleId and secretId, not both")
+        case (nil, _, _):
+            throw values.error("roleId", "AppRole needs both roleId and secretId")
+        }
+        var settings = HashiCorpVaultBackend.Settings(address: address, authentication: authentication)
+        if let mode = values.optional("mode") {
+            guard let parsed = HashiCorpVaultBackend.Mode(rawValue: mode) else {
+                throw values.error("mode", "\"\(mode)\" is not ethsign or kv2")
+            }
+            settings.mode = parsed
+        }
+        settings.mount = values.optional("mount")
+        settings.namespace = values.optional("namespace")
+        settings.tls = VaultTLS(
+            caFile: values.optional("caFile"), clientCertificateFile: values.optional("clientCertificate"),
+            clientKeyFile: values.optional("clientKey"))
+        if (settings.tls.clientCertificateFile == nil) != (settings.tls.clientKeyFile == nil) {
+            throw values.error("clientCertificate", "clientCertificate and clientKey go together")
+        }
+        settings.paths = values.list("paths")
+        settings.field = values.optional("field") ?? settings.field
+        settings.legacyForDynamicFee = try values.boolean("legacyForDynamicFee") ?? false
+        switch settings.mode {
+        case .kv2:
+            guard !settings.paths.isEmpty else { throw values.error("paths", "required in kv2 mode") }
+            if values.optional("legacyForDynamicFee") != nil {
+                throw values.error("legacyForDynamicFee", "only for ethsign mode (kv2 keys sign any transaction)")
+            }
+        case .ethsign:
+            if !settings.paths.isEmpty { throw values.error("paths", "only for kv2 mode") }
+        }
+        settings.retry.maximumRetries = try values.integer("maxRetries", in: 0...20) ?? settings.retry.maximumRetries
+        return HashiCorpVaultBackend(name: values.entry.name, settings: settings, logger: logger)
     }
 }
 
@@ -82,6 +176,30 @@ private struct EntryValues {
     func required(_ key: String) throws(ConfigurationError) -> String {
         guard let value = optional(key) else { throw error(key, "required for a \(entry.type.rawValue) backend") }
         return value
+    }
+
+    func required(_ key: String, because reason: String) throws(ConfigurationError) -> String {
+        guard let value = optional(key) else { throw error(key, "required \(reason)") }
+        return value
+    }
+
+    /// An http:// or https:// URL (trailing slashes dropped).
+    func url(_ key: String) throws(ConfigurationError) -> String? {
+        guard var text = optional(key) else { return nil }
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", components.host?.isEmpty == false
+        else { throw error(key, "\"\(text)\" is not an http:// or https:// URL") }
+        while text.hasSuffix("/") { text.removeLast() }
+        return text
+    }
+
+    func boolean(_ key: String) throws(ConfigurationError) -> Bool? {
+        guard let text = optional(key) else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw error(key, "\"\(text)\" is not true or false")
+        }
     }
 
     func list(_ key: String) -> [String] {

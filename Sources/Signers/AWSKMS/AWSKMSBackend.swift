@@ -134,6 +134,7 @@ public final class AWSKMSBackend: KeyBackend {
     // MARK: Signing
 
     public func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature {
+        let publicKey = try account.requirePublicKey()
         let answer = try await call(
             "Sign",
             [
@@ -145,7 +146,7 @@ public final class AWSKMSBackend: KeyBackend {
         }
         do {
             let (r, s) = try Secp256k1.parseDER(Array(der))
-            return try Secp256k1.signature(r: r, s: s, digest: digest, publicKey: account.publicKey)
+            return try Secp256k1.signature(r: r, s: s, digest: digest, publicKey: publicKey)
         } catch {
             throw .invalidSignature("\(name): \(error)")
         }

@@ -158,13 +158,14 @@ public final class PKCS11Backend: KeyBackend {
 
     public func sign(digest: Bytes32, for account: Account) async throws(SignerError) -> Signature {
         guard keys.withLock({ $0[account.address] }) != nil else { throw .unknownAccount(account.address.checksummed) }
+        let publicKey = try account.requirePublicKey()
         let raw = try await withSession { module, session throws(PKCS11Error) in
             let handle = try self.handle(for: account.address, module, session)
             return try module.signECDSA(session, key: handle, digest: digest)
         }
         do {
             let (r, s) = try Secp256k1.parseCompact(raw)
-            return try Secp256k1.signature(r: r, s: s, digest: digest, publicKey: account.publicKey)
+            return try Secp256k1.signature(r: r, s: s, digest: digest, publicKey: publicKey)
         } catch {
             throw .invalidSignature("\(name): \(raw.count)-byte CKM_ECDSA answer: \(error)")
         }
