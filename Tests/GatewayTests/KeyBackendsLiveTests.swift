@@ -88,15 +88,25 @@ import Testing
         }
     }
 
-    /// One gateway with all three backends (three addresses each): 1 500 sends from ten connections, 500 per
-    /// backend, every one mined and each address's nonces contiguous from 0; then personal_sign, eth_sign,
-    /// eth_signTypedData_v4 and eth_signTransaction from one address of every backend recovered by eth-account to
-    /// that address, and an address no backend holds refused with 4100.
-    @Test func threeBackendsInOneGatewaySendAndSign() async throws {
+    /// One gateway with every backend type configured as an operator would (keystore files, a PKCS#11 token, AWS
+    /// KMS, Azure Key Vault, Vault's ethsign plugin, Vault KV v2 keys; two or three addresses each): 500 sends per
+    /// backend from ten web3.py connections, every one mined and each address's nonces contiguous from 0; then
+    /// personal_sign, eth_sign, eth_signTypedData_v4 and eth_signTransaction from one address of every digest
+    /// backend recovered by eth-account to that address; and for the plugin's accounts the whole-transaction rules
+    /// (legacy transactions signed by Vault, EIP-1559 refused before any nonce is taken, no messages).
+    @Test func everyBackendInOneGatewaySendsAndSigns() async throws {
         try await Self.withSubject(.keystore) { keystore in
             try await Self.withSubject(.pkcs11) { hsm in
                 try await Self.withSubject(.awsKms) { kms in
-                    try await Self.run([keystore, hsm, kms])
+                    try await Self.withSubject(.azureKeyVault) { azure in
+                        try await Self.withSubject(.vault) { ethsign in
+                            try await Self.withSubject(.vault, vaultMode: "kv2") { kv in
+                                try await Self.run([keystore, hsm, kms, azure, ethsign, kv]) { gateway, node in
+                                    try await Self.checkWholeTransactionRules(ethsign, gateway: gateway, node: node)
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -145,22 +155,6 @@ import Testing
                 #expect(signatures.exitCode == 0, "\(subject.entry.type): \(signatures.diagnostics)")
             }
             try await more(gateway, node)
-        }
-    }
-
-    /// Azure Key Vault, Vault's ethsign plugin and Vault KV v2 keys in one gateway, each configured as an operator
-    /// would: 300 sends per backend from web3.py clients, every one mined, nonces contiguous; every signing method
-    /// recovered by eth-account for the digest signers; and for the plugin's accounts the whole-transaction rules
-    /// (legacy transactions signed by Vault, EIP-1559 refused before any nonce is taken, no messages).
-    @Test func azureKeyVaultAndVaultInOneGatewaySendAndSign() async throws {
-        try await Self.withSubject(.azureKeyVault) { azure in
-            try await Self.withSubject(.vault) { ethsign in
-                try await Self.withSubject(.vault, vaultMode: "kv2") { kv in
-                    try await Self.run([azure, ethsign, kv], perBackend: 300) { gateway, node in
-                        try await Self.checkWholeTransactionRules(ethsign, gateway: gateway, node: node)
-                    }
-                }
-            }
         }
     }
 
