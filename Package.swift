@@ -41,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // libsecp256k1 from Debian (`libsecp256k1-dev`): all signing and recovery.
@@ -120,6 +122,8 @@ let package = Package(
                 "JSON", "JSONRPC", "Ethereum", "Node", "Signers", "SignersAWSKMS", "SignersAzure", "SignersPKCS11",
                 "SignersVault", "Submission",
                 nioSSL, log, lifecycle, crypto, .product(name: "Yams", package: "Yams"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ] + webSocketEdge,
             swiftSettings: strict
         ),

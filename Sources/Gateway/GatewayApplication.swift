@@ -6,6 +6,7 @@ import Node
 import ServiceLifecycle
 import Signers
 import Submission
+import Synchronization
 
 /// The gateway assembled from its configuration — node link, subscription hub, wallet and send pipeline, receipt
 /// tracker, method table, server — as the `Service`s a `ServiceGroup` runs.
@@ -24,6 +25,7 @@ public struct GatewayApplication: Sendable {
     let backendServices: [any Service]
     public let dispatcher: RPCDispatcher
     public let server: GatewayServer
+    public let metrics: GatewayMetrics
     private let logger: Logger
 
     public init(
@@ -33,6 +35,7 @@ public struct GatewayApplication: Sendable {
         self.configuration = configuration
         self.logger = logger
         let access = try Self.accessControl(configuration, logger: logger)
+        let metrics = GatewayMetrics()
         let node = try configuration.makeNodeConnection(group: group, logger: logger)
         let hub = SubscriptionHub(node: node, logger: logger)
         let chainID = ChainIDCache(node: node)
@@ -40,7 +43,9 @@ public struct GatewayApplication: Sendable {
         let backends = extraBackends + (try KeyBackendFactory.backends(for: configuration.allBackends, logger: logger))
         var walletSettings = configuration.wallet.settings
         walletSettings.refreshInterval = .seconds(configuration.wallet.refreshSeconds)
-        let wallet = Wallet(backends: backends, settings: walletSettings, logger: logger)
+        let wallet = Wallet(backends: backends, settings: walletSettings, logger: logger) { backend, duration, failed in
+            metrics.signature(backend: backend, duration: duration, failed: failed)
+        }
         let journal: any Journal =
             configuration.journalPath == ":memory:"
             ? InMemoryJournal() : try SQLiteJournal(path: configuration.journalPath)
@@ -50,8 +55,12 @@ public struct GatewayApplication: Sendable {
         let tracker = ReceiptTracker(node: node, settings: configuration.receipts, logger: logger)
         let receipts = ReceiptSubscriptions(tracker: tracker)
         var observers = SendPipeline.Observers()
-        observers.submitted = { signed, connectionID in tracker.track(signed.hash, connectionID: connectionID) }
+        observers.submitted = { signed, connectionID in
+            metrics.transactionSubmitted()
+            tracker.track(signed.hash, connectionID: connectionID)
+        }
         observers.replaced = { replaced, replacement in
+            metrics.transactionReplaced()
             tracker.replaced(replaced, by: replacement.hash)
             receipts.replaced(replaced, by: replacement.hash)
         }
@@ -60,6 +69,7 @@ public struct GatewayApplication: Sendable {
             wallet: wallet, node: node, filler: filler, journal: journal,
             settings: configuration.send, observers: observers, logger: logger)
         tracker.setEventHandler { event in
+            if case .mined = event { metrics.transactionMined() }
             receipts.handle(event)
             pipeline.receiptEvent(event)
         }
@@ -67,9 +77,13 @@ public struct GatewayApplication: Sendable {
             tracker.newHead(head)
             pipeline.newHead(head.number)
         }
+        let connectedBefore = Mutex(false)
         node.setEventHandler { event in
             chainID.handle(event)
             if case .connected = event {
+                if connectedBefore.withLock({ before in defer { before = true }; return before }) {
+                    metrics.nodeReconnected()
+                }
                 filler.reset()
                 pipeline.nodeReconnected()
             }
@@ -91,6 +105,7 @@ public struct GatewayApplication: Sendable {
         let dispatcher = RPCDispatcher(
             node: node, methods: methods, limits: configuration.server.rpcLimits,
             policy: RolePolicy(grants: configuration.access.tokens, signingPolicies: signingPolicies),
+            observer: metrics,
             audit: try configuration.auditPath.map { path throws(ConfigurationError) in
                 do {
                     return AuditTrail(log: try AuditLog(path: path), logger: logger)
@@ -111,26 +126,20 @@ public struct GatewayApplication: Sendable {
         self.dispatcher = dispatcher
         var serverSettings = configuration.server
         serverSettings.access = access
-        self.server = GatewayServer(
+        let status = GatewayStatus(
+            configuration: configuration, node: node, chainID: chainID, wallet: wallet, hub: hub)
+        let server = GatewayServer(
             settings: serverSettings, dispatcher: dispatcher,
-            health: { [node, hub, wallet] in
-                let counts = hub.counts
-                // Ready only with a node to submit to and a wallet that has asked its backends at least once:
-                // before that, eth_accounts would answer an empty list.
-                let ready = node.isConnected && wallet.hasRefreshed
-                return (
-                    ready,
-                    [
-                        "status": ready ? "ok" : "degraded",
-                        "node": node.isConnected ? "connected" : "disconnected",
-                        "wallet": wallet.hasRefreshed ? "refreshed" : "loading",
-                        "accounts": .number(wallet.addresses.count),
-                        "upstreamSubscriptions": .number(counts.upstream),
-                        "clientSubscriptions": .number(counts.clients),
-                    ]
-                )
-            },
+            endpoints: OperatorEndpoints(
+                health: status.health, status: status.status, metrics: metrics.exposition),
             group: group, logger: logger)
+        metrics.readLevels(
+            from: GatewayMetrics.Levels(
+                connections: { server.connectionCount }, queueDepths: { pipeline.queueDepths },
+                nodeConnected: { node.isConnected }))
+        status.serving(server)
+        self.server = server
+        self.metrics = metrics
     }
 
     /// Node first, so the server starts with a link to forward to; the group stops them in reverse order (the

@@ -29,7 +29,16 @@ public final class Wallet: Service, Sendable {
     /// Each backend's last listing failure (cleared when it lists again), for the operator.
     private let listingErrors = Mutex<[String: String]>([:])
 
-    public init(backends: [any KeyBackend], settings: Settings = Settings(), logger: Logger) {
+    /// Told of every backend call as it ends: the backend, how long it took in its slot, whether it failed.
+    public typealias SignatureObserver = @Sendable (_ backend: String, _ duration: Duration, _ failed: Bool) -> Void
+
+    private let observer: SignatureObserver?
+
+    public init(
+        backends: [any KeyBackend], settings: Settings = Settings(), logger: Logger,
+        observer: SignatureObserver? = nil
+    ) {
+        self.observer = observer
         self.backends = backends
         self.settings = settings
         self.logger = logger
@@ -215,7 +224,16 @@ public final class Wallet: Service, Sendable {
         try await withTimeout(settings.signTimeout, backend: backend.name) { () async throws(SignerError) -> Value in
             await self.slots[backend.name]?.acquire()
             defer { self.slots[backend.name]?.release() }
-            return try await body()
+            guard let observer = self.observer else { return try await body() }
+            let start = ContinuousClock.now
+            do throws(SignerError) {
+                let value = try await body()
+                observer(backend.name, .now - start, false)
+                return value
+            } catch {
+                observer(backend.name, .now - start, true)
+                throw error
+            }
         }
     }
 

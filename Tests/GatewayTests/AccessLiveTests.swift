@@ -143,6 +143,52 @@ import FoundationNetworking
             #expect(!gateway.logs.lines.contains { $0.contains(secret) }, "a token is in the logs")
         }
     }
+
+    /// /health, /ready, /status and /metrics as monitoring reads them (metrics parsed by prometheus_client); /ready
+    /// fails while the node is down.
+    @Test func operatorEndpointsAnswerAsMonitoringReadsThem() async throws {
+        let key = PrivateKey.random()
+        let node = try await Devnode.start(fund: [key.address.lowercaseHex])
+        defer { node.stop() }
+        let (adminToken, adminDigest) = AccessToken.generate()
+        let gateway = try await LiveGateway.start(node: node, backends: [InMemoryBackend(keys: [key])]) {
+            $0.access.anonymousRole = .user
+            $0.access.tokens = [AccessGrant(name: "ops", role: .admin, digest: adminDigest)]
+        }
+        let sent = try await Self.post(
+            gateway.httpURL, token: nil, "eth_sendTransaction",
+            #"[{"from":"\#(key.address.lowercaseHex)","to":"\#(key.address.lowercaseHex)","value":"0x1"}]"#)
+        #expect(sent.body["result"] is String, "\(sent.body)")
+        let outcome = try await ClientScenario.run(
+            "operator_endpoints.py", ["--url", gateway.httpURL, "--admin-token", adminToken])
+        #expect(outcome.exitCode == 0, "\(outcome.diagnostics)")
+        #expect(outcome.result?["ready"] as? Int == 200)
+        let requests = outcome.result?["requests"] as? [String: Any] ?? [:]
+        #expect(requests["eth_sendTransaction|ok"] as? Double == 1, "\(requests)")
+        let families = outcome.result?["families"] as? [String] ?? []
+        for family in [
+            "signer_gateway_connections", "signer_gateway_transactions_submitted", "signer_gateway_signature_seconds",
+            "signer_gateway_node_connected",
+        ] {
+            #expect(families.contains(family), "\(family) in \(families)")
+        }
+        let status = outcome.result?["status"] as? [String: Any] ?? [:]
+        #expect(status["chainId"] as? String == "0x539" && status["node"] as? String == "connected", "\(status)")
+
+        // The node goes away: /ready says so (503) while /health stays 200.
+        node.stop()
+        let notReady = await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+            (try? await Self.get(gateway.httpURL + "ready")) == 503
+        }
+        #expect(notReady, "/ready still 200 without a node")
+        #expect(try await Self.get(gateway.httpURL + "health") == 200)
+        await gateway.stop()
+    }
+
+    static func get(_ url: String) async throws -> Int {
+        let (_, response) = try await URLSession.shared.data(from: URL(string: url)!)
+        return (response as? HTTPURLResponse)?.statusCode ?? 0
+    }
 }
 
 /// Completes `line` with the first line the server sends (or what arrived when the connection closed), once.

@@ -101,7 +101,9 @@ public final class SigningPolicies: Sendable {
     }
 
     private static func denial(_ policy: SigningPolicy, _ rule: String, _ detail: String) -> RPCError {
-        .userRejected("denied by policy \(policy.name) (\(rule)): \(detail); nothing was signed")
+        RPCError(
+            code: 4001, message: "denied by policy \(policy.name) (\(rule)): \(detail); nothing was signed",
+            data: ["policy": .string(policy.name), "rule": .string(rule)])
     }
 
     private static func chainID(_ value: JSONValue) -> UInt64? {

@@ -63,7 +63,13 @@ public final class ChainIDCache: LocalMethods, Sendable {
 
     public func handle(_ event: NodeEvent) {
         switch event {
-        case .connected, .disconnected: cached.withLockedValue { $0 = nil }
+        case .connected:
+            cached.withLockedValue { $0 = nil }
+            // Asked at once, so that /status names the chain before any client has asked.
+            node.call(method: "eth_chainId", params: .array([])) { [cached] result in
+                if case .success(let value) = result { cached.withLockedValue { $0 = $0 ?? value } }
+            }
+        case .disconnected: cached.withLockedValue { $0 = nil }
         case .notification, .polledHead: break
         }
     }

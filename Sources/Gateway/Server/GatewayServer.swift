@@ -54,7 +54,7 @@ public final class GatewayServer: Service {
 
     private let settings: Settings
     private let dispatcher: RPCDispatcher
-    private let health: @Sendable () -> (healthy: Bool, detail: JSONValue)
+    private let endpoints: OperatorEndpoints
     private let group: any EventLoopGroup
     private let logger: Logger
     private let listening: EventLoopPromise<SocketAddress>
@@ -62,12 +62,12 @@ public final class GatewayServer: Service {
 
     public init(
         settings: Settings, dispatcher: RPCDispatcher,
-        health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue),
+        endpoints: OperatorEndpoints,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) {
         self.settings = settings
         self.dispatcher = dispatcher
-        self.health = health
+        self.endpoints = endpoints
         self.group = group
         self.logger = logger
         self.listening = group.next().makePromise(of: SocketAddress.self)
@@ -80,6 +80,10 @@ public final class GatewayServer: Service {
 
     public var connectionCount: Int { connections.withLockedValue { $0.count } }
 
+    /// The port once listening (`nil` before).
+    public var boundPort: Int? { bound.withLockedValue { $0 } }
+    private let bound = NIOLockedValueBox<Int?>(nil)
+
     public func run() async throws {
         let serverChannel: any Channel
         do {
@@ -89,6 +93,7 @@ public final class GatewayServer: Service {
             throw error
         }
         let address = serverChannel.localAddress!
+        bound.withLockedValue { $0 = address.port }
         listening.succeed(address)
         logger.info(
             "gateway listening",
@@ -175,7 +180,7 @@ public final class GatewayServer: Service {
         let settings = self.settings
         let http = HTTPRPCHandler(
             dispatcher: dispatcher, limits: limits, rpcLimits: rpcLimits,
-            allowsOrigin: { settings.allows(origin: $0) }, access: settings.access, health: health)
+            allowsOrigin: { settings.allows(origin: $0) }, access: settings.access, endpoints: endpoints)
         let dispatcher = self.dispatcher
         let logger = self.logger
         let upgrader = NIOWebSocketServerUpgrader(

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// JSON-RPC over HTTP POST, plus the small GET endpoints (health). WebSocket upgrades are taken by NIO's upgrade
+/// JSON-RPC over HTTP POST, plus the operator's GET endpoints (health, ready, status, metrics). WebSocket upgrades are taken by NIO's upgrade
 /// handler before requests reach this handler, which is removed once a connection upgrades.
 final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -19,7 +19,7 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let dispatcher: RPCDispatcher
     private let limits: ServerLimits
     private let rpcLimits: RPCLimits
-    private let health: @Sendable () -> (healthy: Bool, detail: JSONValue)
+    private let endpoints: OperatorEndpoints
     private let allowsOrigin: @Sendable (String?) -> Bool
     private let access: AccessControl?
     private let connectionID = ConnectionIDs.make()
@@ -28,14 +28,14 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
     init(
         dispatcher: RPCDispatcher, limits: ServerLimits, rpcLimits: RPCLimits,
         allowsOrigin: @escaping @Sendable (String?) -> Bool, access: AccessControl?,
-        health: @escaping @Sendable () -> (healthy: Bool, detail: JSONValue)
+        endpoints: OperatorEndpoints
     ) {
         self.allowsOrigin = allowsOrigin
         self.access = access
         self.dispatcher = dispatcher
         self.limits = limits
         self.rpcLimits = rpcLimits
-        self.health = health
+        self.endpoints = endpoints
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -89,18 +89,32 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
                 context: context, head: head, status: .unauthorized, body: error.bytes,
                 extraHeaders: [("WWW-Authenticate", "Bearer")])
         case .success(let found): identity = found
-        case .failure, .none: identity = .anonymous
+        // Not identified (no or a wrong token, on a path that lets such callers in): no role beyond the least.
+        case .failure: identity = Identity(name: "unidentified", role: .user, addresses: [])
+        case .none: identity = .anonymous
         }
         switch (head.method, path) {
         case (.POST, "/"):
             handleRPC(context: context, head: head, body: body, identity: identity)
         case (.GET, "/health"), (.GET, "/ready"):
-            let (healthy, detail) = health()
-            var output = JSONWriter.bytes(detail)
-            output.append(0x0A)
+            let (ready, detail) = endpoints.health()
             respond(
-                context: context, head: head, status: healthy || path == "/health" ? .ok : .serviceUnavailable,
-                body: output)
+                context: context, head: head, status: ready || path == "/health" ? .ok : .serviceUnavailable,
+                body: Self.line(detail))
+        case (.GET, "/status"):
+            let detail = endpoints.status(identity.role == .admin)
+            respond(context: context, head: head, status: .ok, body: Self.line(detail))
+        case (.GET, "/metrics") where endpoints.metrics != nil:
+            // Operational detail: the admin role where access control is on (Prometheus sends a bearer token).
+            guard identity.role == .admin else {
+                return respond(
+                    context: context, head: head, status: .unauthorized,
+                    body: Array("/metrics needs an admin token\n".utf8), contentType: "text/plain",
+                    extraHeaders: [("WWW-Authenticate", "Bearer")])
+            }
+            respond(
+                context: context, head: head, status: .ok, body: endpoints.metrics?() ?? [],
+                contentType: "text/plain; version=0.0.4; charset=utf-8")
         case (.OPTIONS, _):
             respond(context: context, head: head, status: .noContent, body: [])
         case (_, "/"):
@@ -113,6 +127,12 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
                 context: context, head: head, status: .notFound, body: Array("not found\n".utf8),
                 contentType: "text/plain")
         }
+    }
+
+    private static func line(_ value: JSONValue) -> [UInt8] {
+        var output = JSONWriter.bytes(value)
+        output.append(0x0A)
+        return output
     }
 
     private func handleRPC(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8], identity: Identity) {
