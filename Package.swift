@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "Signers",
             dependencies: [
-                "Ethereum", "JSON", crypto, log, lifecycle,
+                "Ethereum", "JSON", crypto, log, lifecycle, httpClient,
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],

@@ -47,7 +47,7 @@ struct KMSClient: Sendable {
         let status: HTTPResponseStatus
         let bytes: ByteBuffer
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .init(requestTimeout))
+            let response = try await HTTPClient.keyBackends.execute(request, timeout: .init(requestTimeout))
             status = response.status
             bytes = try await response.body.collect(upTo: 1 << 20)
         } catch {

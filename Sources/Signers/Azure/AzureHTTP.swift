@@ -42,7 +42,7 @@ struct AzureHTTP: Sendable {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
+            let response = try await HTTPClient.keyBackends.execute(request, timeout: .init(timeout))
             let bytes = try await response.body.collect(upTo: 4 << 20)
             return Answer(
                 status: Int(response.status.code), headers: response.headers, body: Array(bytes.readableBytesView))

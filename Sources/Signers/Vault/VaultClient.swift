@@ -164,7 +164,7 @@ struct VaultExchange: Sendable {
             request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(body)))
         }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .init(settings.timeout))
+            let response = try await HTTPClient.keyBackends.execute(request, timeout: .init(settings.timeout))
             let bytes = try await response.body.collect(upTo: 4 << 20)
             return Answer(
                 status: Int(response.status.code), body: Array(bytes.readableBytesView),
