@@ -31,6 +31,14 @@ import FoundationNetworking
         return Answer(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: body)
     }
 
+    /// `eth_sendTransaction` of `value` wei from `from` to itself, as `token`'s caller.
+    static func transfer(_ url: String, token: String?, from: PrivateKey, value: String) async throws -> Answer {
+        let address = from.address.lowercaseHex
+        return try await post(
+            url, token: token, "eth_sendTransaction",
+            #"[{"from":"\#(address)","to":"\#(address)","value":"\#(value)"}]"#)
+    }
+
     /// The status line the gateway answers a WebSocket upgrade of `path` with, read off a raw TCP connection.
     static func upgradeStatus(port: Int, path: String) async throws -> String {
         let line = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: String.self)
@@ -87,26 +95,18 @@ import FoundationNetworking
         let allAccounts = try await Self.post(url, token: adminToken, "eth_accounts", "[]")
         #expect((allAccounts.body["result"] as? [String])?.count == 2)
 
-        let foreign = try await Self.post(
-            url, token: userToken, "eth_sendTransaction",
-            #"[{"from":"\#(other.address.lowercaseHex)","to":"\#(other.address.lowercaseHex)","value":"0x1"}]"#)
+        let foreign = try await Self.transfer(url, token: userToken, from: other, value: "0x1")
         #expect(foreign.errorCode == 4100, "\(foreign.body)")
         let admin = try await Self.post(url, token: userToken, "signer_lanes", "[]")
         #expect(admin.errorCode == 4100)
-        let tooMuch = try await Self.post(
-            url, token: userToken, "eth_sendTransaction",
-            #"[{"from":"\#(mine.address.lowercaseHex)","to":"\#(mine.address.lowercaseHex)","value":"0x64"}]"#)
+        let tooMuch = try await Self.transfer(url, token: userToken, from: mine, value: "0x64")
         #expect(tooMuch.errorCode == 4001, "\(tooMuch.body)")
-        let own = try await Self.post(
-            url, token: userToken, "eth_sendTransaction",
-            #"[{"from":"\#(mine.address.lowercaseHex)","to":"\#(mine.address.lowercaseHex)","value":"0x1"}]"#)
+        let own = try await Self.transfer(url, token: userToken, from: mine, value: "0x1")
         let ownHash = try #require(own.body["result"] as? String, "\(own.body)")
         let ownSent = try await Self.post(url, token: adminToken, "eth_getTransactionByHash", #"["\#(ownHash)"]"#)
         #expect((ownSent.body["result"] as? [String: Any])?["nonce"] as? String == "0x0", "the denial took a nonce")
         // The refused send left nothing behind: the other address's next nonce is still 0, its first send uses it.
-        let byAdmin = try await Self.post(
-            url, token: adminToken, "eth_sendTransaction",
-            #"[{"from":"\#(other.address.lowercaseHex)","to":"\#(other.address.lowercaseHex)","value":"0x1"}]"#)
+        let byAdmin = try await Self.transfer(url, token: adminToken, from: other, value: "0x1")
         let hash = try #require(byAdmin.body["result"] as? String, "\(byAdmin.body)")
         let sent = try await Self.post(url, token: adminToken, "eth_getTransactionByHash", #"["\#(hash)"]"#)
         #expect((sent.body["result"] as? [String: Any])?["nonce"] as? String == "0x0", "\(sent.body)")
@@ -155,9 +155,7 @@ import FoundationNetworking
             $0.access.anonymousRole = .user
             $0.access.tokens = [AccessGrant(name: "ops", role: .admin, digest: adminDigest)]
         }
-        let sent = try await Self.post(
-            gateway.httpURL, token: nil, "eth_sendTransaction",
-            #"[{"from":"\#(key.address.lowercaseHex)","to":"\#(key.address.lowercaseHex)","value":"0x1"}]"#)
+        let sent = try await Self.transfer(gateway.httpURL, token: nil, from: key, value: "0x1")
         #expect(sent.body["result"] is String, "\(sent.body)")
         let outcome = try await ClientScenario.run(
             "operator_endpoints.py", ["--url", gateway.httpURL, "--admin-token", adminToken])

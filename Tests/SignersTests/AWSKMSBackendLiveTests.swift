@@ -46,8 +46,7 @@ import Testing
             settings.requestTimeout = .seconds(2)
             settings.maximumRetries = 1
         }
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
+        let (conformance, accounts) = try await BackendConformance.listing(backend, are: Self.addresses(server.keys))
         try await conformance.survivesAnOutage(
             accounts, during: { kill(server.pid, SIGSTOP) }, recover: { kill(server.pid, SIGCONT) })
     }
@@ -58,8 +57,7 @@ import Testing
         defer { server.stop() }
         let keys = server.keys
         let named = try await Self.backend(server) { $0.keys = [keys[0].keyID, keys[1].arn, keys[2].alias] }
-        let conformance = BackendConformance(named)
-        let accounts = try await conformance.accounts(are: Self.addresses(keys))
+        let (conformance, accounts) = try await BackendConformance.listing(named, are: Self.addresses(keys))
         #expect(Set(accounts.map(\.keyReference)) == [keys[0].keyID, keys[1].arn, keys[2].alias])
         try await conformance.signsConcurrently(accounts, count: 12)
         let one = try await Self.backend(server) { $0.keys = [keys[1].alias] }.accounts()
@@ -69,22 +67,16 @@ import Testing
     @Test func aWrongSecretIsAConfigurationErrorNamingTheBackend() async throws {
         let server = try await KMSServer.start(keyCount: 1)
         defer { server.stop() }
-        let error = try await #require(throws: SignerError.self) {
-            try await Self.backend(server, name: "kms-eu", secret: "not-the-secret").accounts()
-        }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("kms-eu"))
+        let refused = Self.backend(server, name: "kms-eu", secret: "not-the-secret")
+        let error = try await BackendConformance.refusesToList(refused, naming: "kms-eu")
         #expect(error.description.contains("credentials"))
     }
 
     @Test func aConfiguredKeyThatDoesNotExistIsAConfigurationError() async throws {
         let server = try await KMSServer.start(keyCount: 1)
         defer { server.stop() }
-        let error = try await #require(throws: SignerError.self) {
-            try await Self.backend(server) { $0.keys = ["alias/no-such-key"] }.accounts()
-        }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("alias/no-such-key"))
+        let missing = Self.backend(server) { $0.keys = ["alias/no-such-key"] }
+        try await BackendConformance.refusesToList(missing, naming: "alias/no-such-key")
     }
 
     /// A key disabled by its owner refuses, permanently (no retry can help, the pipeline must not burn a nonce on it),
@@ -93,8 +85,7 @@ import Testing
         let server = try await KMSServer.start(keyCount: 2)
         defer { server.stop() }
         let backend = Self.backend(server)
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
+        let (conformance, accounts) = try await BackendConformance.listing(backend, are: Self.addresses(server.keys))
         let disabledAddress = try Address(hex: server.keys[0].address)
         let disabled = try #require(accounts.first { $0.address == disabledAddress })
         let other = try #require(accounts.first { $0.address != disabledAddress })

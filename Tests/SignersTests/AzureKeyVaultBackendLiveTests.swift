@@ -63,8 +63,7 @@ import Testing
             settings.requestTimeout = .seconds(2)
             settings.retry.maximumRetries = 1
         }
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
+        let (conformance, accounts) = try await BackendConformance.listing(backend, are: Self.addresses(server.keys))
         try await conformance.survivesAnOutage(
             accounts, during: { kill(server.pid, SIGSTOP) }, recover: { kill(server.pid, SIGCONT) })
     }
@@ -76,16 +75,11 @@ import Testing
         try await server.makeOtherKey(name: "p256-key", curve: "P-256")
         try await server.makeOtherKey(name: "p384-key", curve: "P-384")
         let backend = Self.backend(server)
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
+        let (conformance, accounts) = try await BackendConformance.listing(backend, are: Self.addresses(server.keys))
         #expect(accounts.count == 27)
         try await conformance.signsConcurrently(accounts, count: 27)
         // Named explicitly, a key on another curve is the operator's mistake.
-        let error = try await #require(throws: SignerError.self) {
-            try await Self.backend(server) { $0.keys = ["p256-key"] }.accounts()
-        }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("P-256"))
+        try await BackendConformance.refusesToList(Self.backend(server) { $0.keys = ["p256-key"] }, naming: "P-256")
     }
 
     /// A name follows the key's current version (found again at each listing); name/version stays on that version.
@@ -139,9 +133,7 @@ import Testing
                 tenantID: "no-such-tenant", clientID: server.clientID, secret: .literal(server.clientSecret),
                 authorityHost: server.authority)
         }
-        let error = try await #require(throws: SignerError.self) { try await lost.accounts() }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("akv-lost"))
+        try await BackendConformance.refusesToList(lost, naming: "akv-lost")
     }
 
     /// Tokens revoked by the server before their time: the 401 drops the cached token, a new one is fetched, and
@@ -150,8 +142,7 @@ import Testing
         let server = try await AzureServer.start(keyCount: 2)
         defer { server.stop() }
         let backend = Self.backend(server)
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
+        let (conformance, accounts) = try await BackendConformance.listing(backend, are: Self.addresses(server.keys))
         try await conformance.signsConcurrently(accounts, count: 4)
         let expired = try await server.control("expire-tokens")
         #expect((expired["expired"] as? Int ?? 0) >= 1)
@@ -166,8 +157,7 @@ import Testing
         let server = try await AzureServer.start(keyCount: 1, tokenLifetimeSeconds: 6)
         defer { server.stop() }
         let backend = Self.backend(server)
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
+        let (conformance, accounts) = try await BackendConformance.listing(backend, are: Self.addresses(server.keys))
         let started = ContinuousClock.now
         var index: UInt8 = 0
         // Three tokens: the first and two replacements, each fetched while calls went on with the one in hand.
@@ -210,8 +200,8 @@ import Testing
             let backend = Self.backend(server) {
                 $0.authentication = .managedIdentity(endpoint: endpoint, clientID: clientID)
             }
-            let conformance = BackendConformance(backend)
-            let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
+            let (conformance, accounts) = try await BackendConformance.listing(
+                backend, are: Self.addresses(server.keys))
             try await conformance.signsConcurrently(accounts, count: 10)
         }
         #expect(Self.tokenRequests(try await server.stats(), "imds") == 2)
@@ -219,9 +209,7 @@ import Testing
         let stranger = Self.backend(server) {
             $0.authentication = .managedIdentity(endpoint: endpoint, clientID: UUID().uuidString.lowercased())
         }
-        let error = try await #require(throws: SignerError.self) { try await stranger.accounts() }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("Identity not found"))
+        try await BackendConformance.refusesToList(stranger, naming: "Identity not found")
     }
 
     /// A key deleted from the vault: its signatures fail as "unknown account" (that account, not the backend, is
@@ -249,8 +237,7 @@ import Testing
         let server = try await AzureServer.start(keyCount: 2)
         defer { server.stop() }
         let backend = Self.backend(server)
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses(server.keys))
+        let (conformance, accounts) = try await BackendConformance.listing(backend, are: Self.addresses(server.keys))
         let disabledAddress = try Address(hex: server.keys[0].address)
         let disabled = try #require(accounts.first { $0.address == disabledAddress })
         let other = try #require(accounts.first { $0.address != disabledAddress })
@@ -325,9 +312,7 @@ import Testing
                 tenantID: server.tenant, clientID: server.clientID, secret: .literal("not-the-secret"),
                 authorityHost: server.authority)
         }
-        let error = try await #require(throws: SignerError.self) { try await wrong.accounts() }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("akv-eu"))
+        let error = try await BackendConformance.refusesToList(wrong, naming: "akv-eu")
         #expect(error.description.contains("invalid_client"))
         #expect(!error.description.contains("not-the-secret"))
 

@@ -17,6 +17,14 @@ import Testing
         ExpiringCredential(secret: secret, lifetime: lifetime, issued: instant, margin: .seconds(300))
     }
 
+    /// A cache whose first fetch brought `token`, valid for `lifetime` from `start`.
+    static func holding(_ token: String, lifetime: Duration, at start: ContinuousClock.Instant) -> State {
+        var state = State()
+        _ = state.acquire(at: start)
+        state.refreshed(credential(token, lifetime: lifetime, at: start))
+        return state
+    }
+
     @Test func theFirstCallerFetchesAndTheOthersWait() {
         let start = ContinuousClock.now
         var state = State()
@@ -29,9 +37,7 @@ import Testing
 
     @Test func aTokenInItsLastMinutesIsUsedWhileOneRefreshRuns() {
         let start = ContinuousClock.now
-        var state = State()
-        _ = state.acquire(at: start)
-        state.refreshed(Self.credential("a", lifetime: .seconds(3600), at: start))
+        var state = Self.holding("a", lifetime: .seconds(3600), at: start)
         let late = start + .seconds(3400)  // less than 300 s left
         #expect(state.acquire(at: late) == .useAndRefresh("a"))
         #expect(state.acquire(at: late) == .use("a"), "only one refresh")
@@ -54,9 +60,7 @@ import Testing
 
     @Test func aFailedBackgroundRefreshIsNotRetriedAtOnce() {
         let start = ContinuousClock.now
-        var state = State()
-        _ = state.acquire(at: start)
-        state.refreshed(Self.credential("a", lifetime: .seconds(600), at: start))
+        var state = Self.holding("a", lifetime: .seconds(600), at: start)
         let late = start + .seconds(500)
         #expect(state.acquire(at: late) == .useAndRefresh("a"))
         state.refreshFailed(at: late, backoff: .seconds(5))
@@ -67,18 +71,14 @@ import Testing
 
     @Test func anExpiredTokenMakesCallersWait() {
         let start = ContinuousClock.now
-        var state = State()
-        _ = state.acquire(at: start)
-        state.refreshed(Self.credential("a", lifetime: .seconds(60), at: start))
+        var state = Self.holding("a", lifetime: .seconds(60), at: start)
         #expect(state.acquire(at: start + .seconds(61)) == .wait(start: true))
     }
 
     /// A 401 for an old token must not throw away the new one another call already has.
     @Test func invalidationDropsOnlyTheRefusedToken() {
         let start = ContinuousClock.now
-        var state = State()
-        _ = state.acquire(at: start)
-        state.refreshed(Self.credential("new", lifetime: .seconds(3600), at: start))
+        var state = Self.holding("new", lifetime: .seconds(3600), at: start)
         state.invalidate("old")
         #expect(state.acquire(at: start) == .use("new"))
         state.invalidate("new")

@@ -39,8 +39,8 @@ import Testing
             settings.retries = 2
             settings.retryDelay = .milliseconds(5)
         }
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses(token.restartSigners))
+        let (conformance, accounts) = try await BackendConformance.listing(
+            backend, are: Self.addresses(token.restartSigners))
         try await conformance.signsConcurrently(accounts, count: 8)
         try token.closeAllSessions(token: SoftHSMToken.restartLabel)
         try await conformance.signsConcurrently(accounts, count: 40, seed: 7)
@@ -77,15 +77,11 @@ import Testing
         var settings = PKCS11Backend.Settings(
             modulePath: SoftHSMToken.modulePath, tokenLabel: "no-such-token", pin: SecretReference(SoftHSMToken.pin))
         let wrongToken = PKCS11Backend(name: "hsm", settings: settings, logger: Self.logger)
-        let error = try await #require(throws: SignerError.self) { try await wrongToken.accounts() }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("\"\(SoftHSMToken.label)\""))
+        try await BackendConformance.refusesToList(wrongToken, naming: "\"\(SoftHSMToken.label)\"")
         _ = token
 
         settings.modulePath = "/nonexistent/libpkcs11.so"
         let wrongModule = PKCS11Backend(name: "hsm", settings: settings, logger: Self.logger)
-        let moduleError = try await #require(throws: SignerError.self) { try await wrongModule.accounts() }
-        #expect(moduleError.isConfiguration)
-        #expect(moduleError.description.contains("/nonexistent/libpkcs11.so"))
+        try await BackendConformance.refusesToList(wrongModule, naming: "/nonexistent/libpkcs11.so")
     }
 }

@@ -72,8 +72,7 @@ import Testing
         #expect(setup.userPolicy.contains(#"capabilities = ["create", "read"]"#))
         let backend = Self.backend(server, .token(.literal(setup.userToken)))
         #expect(backend.signingForm == .transaction)
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses(setup.accounts))
+        let (_, accounts) = try await BackendConformance.listing(backend, are: Self.addresses(setup.accounts))
         #expect(accounts.allSatisfy { $0.publicKey == nil && $0.keyReference == $0.address.lowercaseHex })
         let wallet = try await Self.wallet(backend)
         try await Self.signsConcurrently(wallet, accounts.map(\.address), count: 60)
@@ -220,9 +219,7 @@ import Testing
         try await Self.signsConcurrently(try await Self.wallet(backend), accounts.map(\.address), count: 6)
 
         let outside = Self.backend(server, .token(.literal(setup.userToken)), name: "vault-root-namespace")
-        let error = try await #require(throws: SignerError.self) { try await outside.accounts() }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("vault-root-namespace"))
+        try await BackendConformance.refusesToList(outside, naming: "vault-root-namespace")
     }
 
     /// A token whose policy does not cover the plugin: a configuration error that says which capabilities it needs.
@@ -231,11 +228,8 @@ import Testing
         defer { server.stop() }
         _ = try await server.setUpEthsign(count: 1)
         let kv = try await server.setUpKV()
-        let error = try await #require(throws: SignerError.self) {
-            try await Self.backend(server, .token(.literal(kv.token))).accounts()
-        }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("permission denied"))
+        let narrow = Self.backend(server, .token(.literal(kv.token)))
+        let error = try await BackendConformance.refusesToList(narrow, naming: "permission denied")
         #expect(error.description.contains("list on ethereum/accounts"))
     }
 
@@ -303,9 +297,7 @@ import Testing
         let missing = Self.backend(server, .token(.literal(setup.userToken))) {
             $0.tls = VaultTLS(caFile: "/no/such/ca.pem")
         }
-        let error = try await #require(throws: SignerError.self) { try await missing.accounts() }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("/no/such/ca.pem"))
+        try await BackendConformance.refusesToList(missing, naming: "/no/such/ca.pem")
     }
 
     /// KV v2 mode: the hex key (with or without 0x) is read into memory and signs digests here; a warning says the
@@ -324,8 +316,8 @@ import Testing
         }
         #expect(logs.lines.contains { $0.contains("warning") && $0.contains("leave Vault") })
         #expect(backend.signingForm == .digest)
-        let conformance = BackendConformance(backend)
-        let accounts = try await conformance.accounts(are: Self.addresses([plain.address, prefixed.address]))
+        let (conformance, accounts) = try await BackendConformance.listing(
+            backend, are: Self.addresses([plain.address, prefixed.address]))
         try await conformance.signsConcurrently(accounts, count: 100)
         #expect(try backend.signNow(digest: Bytes32(Array(repeating: 5, count: 32))!, for: accounts[0]) != nil)
         let unknown = try await conformance.refusesAnUnknownKey()
@@ -337,8 +329,6 @@ import Testing
             $0.mode = .kv2
             $0.paths = [plain.path, prefixed.path]
         }
-        let error = try await #require(throws: SignerError.self) { try await narrow.accounts() }
-        #expect(error.isConfiguration)
-        #expect(error.description.contains("permission denied"))
+        try await BackendConformance.refusesToList(narrow, naming: "permission denied")
     }
 }

@@ -27,6 +27,14 @@ public struct BackendConformance: Sendable {
         return listed
     }
 
+    /// The suite for `backend`, and its accounts checked to be exactly `expected`: how most backend tests begin.
+    public static func listing(
+        _ backend: any KeyBackend, are expected: Set<Address>
+    ) async throws -> (BackendConformance, [Account]) {
+        let conformance = BackendConformance(backend)
+        return (conformance, try await conformance.accounts(are: expected))
+    }
+
     /// The accounts, checked to be exactly `expected` and named after this backend.
     @discardableResult
     public func accounts(are expected: Set<Address>) async throws -> [Account] {
@@ -67,6 +75,22 @@ public struct BackendConformance: Sendable {
         let recovered = try Secp256k1.recoverAddress(digest: digest, signature: signature)
         guard recovered == account.address else {
             throw TestSupportError("\(backend.name): signature for \(account.address) recovers to \(recovered)")
+        }
+    }
+
+    /// Listing fails as a configuration error (the operator's to fix, so the gateway stops at start) whose message
+    /// names `subject`.
+    @discardableResult
+    public static func refusesToList(_ backend: any KeyBackend, naming subject: String) async throws -> SignerError {
+        do {
+            let accounts = try await backend.accounts()
+            throw TestSupportError("\(backend.name) listed \(accounts.count) accounts instead of refusing")
+        } catch let error as SignerError {
+            guard error.isConfiguration, error.description.contains(subject) else {
+                throw TestSupportError(
+                    "\(backend.name): expected a configuration error naming \(subject), got \(error)")
+            }
+            return error
         }
     }
 

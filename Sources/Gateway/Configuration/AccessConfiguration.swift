@@ -22,21 +22,8 @@ enum SigningPoliciesLoader {
 
     /// The `access.policies` YAML list → policies; amounts in wei, decimal or 0x (quote those beyond 2^63).
     static func policies(from node: Any, source: String) throws(ConfigurationError) -> [SigningPolicy] {
-        guard let list = node as? [Any] else {
-            throw ConfigurationError("\(source): access.policies must be a list of entries (- name: … rules …)")
-        }
         var policies: [SigningPolicy] = []
-        for (index, item) in list.enumerated() {
-            guard let mapping = item as? [String: Any] else {
-                throw ConfigurationError("\(source): access.policies[\(index)] must be a mapping")
-            }
-            let name = mapping["name"].map { "\($0)" } ?? ""
-            let label = "\(source): access.policies[\(name.isEmpty ? String(index) : name)]"
-            if let unknown = mapping.keys.sorted().first(where: { !fields.contains($0) }) {
-                throw ConfigurationError(
-                    "\(label): unknown key \"\(unknown)\" (known: \(fields.sorted().joined(separator: ", ")))")
-            }
-            guard !name.isEmpty else { throw ConfigurationError("\(label) has no name") }
+        for (name, label, mapping) in try NamedEntries.read(node, "access.policies", fields: fields, source: source) {
             var policy = SigningPolicy(name: name)
             if let tokens = mapping["tokens"] { policy.tokens = Set(AccessTokensLoader.strings(tokens)) }
             if let addresses = mapping["addresses"] {
@@ -73,9 +60,6 @@ enum SigningPoliciesLoader {
                 policy.typedDataContracts = Set(
                     try AccessTokensLoader.addresses(contracts, "\(label).typedDataContracts"))
             }
-            guard !policies.contains(where: { $0.name == name }) else {
-                throw ConfigurationError("\(label): two policies are named \"\(name)\"")
-            }
             policies.append(policy)
         }
         return policies
@@ -103,22 +87,8 @@ enum AccessTokensLoader {
 
     /// The `access.tokens` YAML list → grants, each checked: a unique name, a role, a `sha256:` hash.
     static func grants(from node: Any, source: String) throws(ConfigurationError) -> [AccessGrant] {
-        guard let list = node as? [Any] else {
-            throw ConfigurationError(
-                "\(source): access.tokens must be a list of entries (- name: … role: … hash: …)")
-        }
         var grants: [AccessGrant] = []
-        for (index, item) in list.enumerated() {
-            guard let mapping = item as? [String: Any] else {
-                throw ConfigurationError("\(source): access.tokens[\(index)] must be a mapping with name, role, hash")
-            }
-            let name = mapping["name"].map { "\($0)" } ?? ""
-            let label = "\(source): access.tokens[\(name.isEmpty ? String(index) : name)]"
-            if let unknown = mapping.keys.sorted().first(where: { !fields.contains($0) }) {
-                throw ConfigurationError(
-                    "\(label): unknown key \"\(unknown)\" (known: \(fields.sorted().joined(separator: ", ")))")
-            }
-            guard !name.isEmpty else { throw ConfigurationError("\(label) has no name") }
+        for (name, label, mapping) in try NamedEntries.read(node, "access.tokens", fields: fields, source: source) {
             guard let roleText = mapping["role"].map({ "\($0)" }), let role = Role(rawValue: roleText) else {
                 throw ConfigurationError("\(label).role: one of user, admin")
             }
@@ -133,9 +103,6 @@ enum AccessTokensLoader {
             if let methods = mapping["methods"] { grant.methods = Set(strings(methods)) }
             grant.requestsPerSecond = try rate(mapping["requestsPerSecond"], "\(label).requestsPerSecond")
             grant.transactionsPerSecond = try rate(mapping["transactionsPerSecond"], "\(label).transactionsPerSecond")
-            guard !grants.contains(where: { $0.name == name }) else {
-                throw ConfigurationError("\(label): two tokens are named \"\(name)\"; names must be unique")
-            }
             grants.append(grant)
         }
         return grants
@@ -162,5 +129,35 @@ enum AccessTokensLoader {
             throw ConfigurationError("\(label): \"\(node)\" is not a positive number")
         }
         return value
+    }
+}
+
+/// A YAML list of named mappings (`access.tokens`, `access.policies`): each entry a mapping with a `name` and only
+/// the keys `fields` knows, errors naming the file, the list and the entry.
+enum NamedEntries {
+    static func read(
+        _ node: Any, _ list: String, fields: Set<String>, source: String
+    ) throws(ConfigurationError) -> [(name: String, label: String, mapping: [String: Any])] {
+        guard let items = node as? [Any] else {
+            throw ConfigurationError("\(source): \(list) must be a list of entries (- name: …)")
+        }
+        var entries: [(name: String, label: String, mapping: [String: Any])] = []
+        for (index, item) in items.enumerated() {
+            guard let mapping = item as? [String: Any] else {
+                throw ConfigurationError("\(source): \(list)[\(index)] must be a mapping with a name")
+            }
+            let name = mapping["name"].map { "\($0)" } ?? ""
+            let label = "\(source): \(list)[\(name.isEmpty ? String(index) : name)]"
+            if let unknown = mapping.keys.sorted().first(where: { !fields.contains($0) }) {
+                throw ConfigurationError(
+                    "\(label): unknown key \"\(unknown)\" (known: \(fields.sorted().joined(separator: ", ")))")
+            }
+            guard !name.isEmpty else { throw ConfigurationError("\(label) has no name") }
+            guard !entries.contains(where: { $0.name == name }) else {
+                throw ConfigurationError("\(label): two entries are named \"\(name)\"; names must be unique")
+            }
+            entries.append((name, label, mapping))
+        }
+        return entries
     }
 }

@@ -2,32 +2,22 @@ import JSON
 import NIOCore
 import Node
 import Signers
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// What `/status`, `/health` and `/ready` say: this gateway's version, chain, node link and URLs for anyone; its
 /// backends and their accounts (addresses only) for an admin.
-final class GatewayStatus: Sendable {
+struct GatewayStatus: Sendable {
     static let version = "0.5.0"
 
-    private let configuration: GatewayConfiguration
-    private let node: any NodeConnection
-    private let chainID: ChainIDCache
-    private let wallet: Wallet
-    private let hub: SubscriptionHub
-    private let server = Mutex<GatewayServer?>(nil)
+    let configuration: GatewayConfiguration
+    let node: any NodeConnection
+    let chainID: ChainIDCache
+    let wallet: Wallet
+    let hub: SubscriptionHub
+    /// The server, once made (it is given these endpoints when it is made).
+    private let server = NIOLockedValueBox<GatewayServer?>(nil)
 
-    init(
-        configuration: GatewayConfiguration, node: any NodeConnection, chainID: ChainIDCache, wallet: Wallet,
-        hub: SubscriptionHub
-    ) {
-        self.configuration = configuration
-        self.node = node
-        self.chainID = chainID
-        self.wallet = wallet
-        self.hub = hub
-    }
-
-    func serving(_ server: GatewayServer) { self.server.withLock { $0 = server } }
+    func serving(_ server: GatewayServer) { self.server.withLockedValue { $0 = server } }
 
     /// Ready: a node to submit to, a wallet that has asked its backends at least once (before that, eth_accounts
     /// would answer an empty list), and every backend answering its last listing.
@@ -52,7 +42,7 @@ final class GatewayStatus: Sendable {
     @Sendable func status(admin: Bool) -> JSONValue {
         let tls = configuration.server.tls != nil
         let host = configuration.server.host == "0.0.0.0" ? "127.0.0.1" : configuration.server.host
-        let port = server.withLock { $0?.boundPort } ?? configuration.server.port
+        let port = server.withLockedValue { $0?.boundPort } ?? configuration.server.port
         var object = JSONObject([
             ("version", .string(Self.version)),
             ("chainId", chainID.value ?? .null),
