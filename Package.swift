@@ -6,6 +6,11 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
 ]
 
+/// A package by its GitHub path and the lowest version it is used at (the machines mirror these URLs).
+func github(_ path: String, _ version: Version) -> Package.Dependency {
+    .package(url: "https://github.com/\(path).git", from: version)
+}
+
 // Products of the packages below, by the role they play in a target.
 func nio(_ names: String...) -> [Target.Dependency] {
     names.map { .product(name: $0, package: "swift-nio") }
@@ -32,20 +37,15 @@ let package = Package(
     ],
     dependencies: [
         // The edge, and the backends' HTTP.
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
-        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
-        // Running it: logs, services, metrics, the command line and its YAML.
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        github("apple/swift-nio", "2.101.3"), github("apple/swift-nio-ssl", "2.37.6"),
+        github("swift-server/async-http-client", "1.37.0"),
+        // Operating it: logs, services, metrics; the command line and its configuration file.
+        github("apple/swift-log", "1.16.2"), github("swift-server/swift-service-lifecycle", "2.13.0"),
+        github("apple/swift-metrics", "2.13.0"), github("swift-server/swift-prometheus", "2.4.1"),
+        github("apple/swift-argument-parser", "1.8.2"), github("jpsim/Yams", "6.2.2"),
         // Keys and records: hashes and ciphers, DER public keys, the SQLite journal.
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
-        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
-        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        github("apple/swift-crypto", "4.5.2"), github("apple/swift-asn1", "1.7.4"),
+        github("groue/GRDB.swift", "7.10.0"),
     ],
     targets: [
         // libsecp256k1 from Debian (`libsecp256k1-dev`): all signing and recovery.

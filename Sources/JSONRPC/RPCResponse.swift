@@ -72,8 +72,7 @@ public struct RPCNotification: Sendable, Hashable {
     public var params: JSONValue
 
     public init(method: String, params: JSONValue) {
-        self.method = method
-        self.params = params
+        (self.method, self.params) = (method, params)
     }
 
     /// The one encoder of `{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":id,"result":…}}`,

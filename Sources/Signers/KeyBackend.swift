@@ -14,18 +14,16 @@ public struct Account: Sendable, Hashable {
     public let keyReference: String
 
     public init(publicKey: PublicKey, backend: String, keyReference: String) {
-        self.address = publicKey.address
-        self.publicKey = publicKey
-        self.backend = backend
-        self.keyReference = keyReference
+        self.init(address: publicKey.address, publicKey: publicKey, backend: backend, keyReference: keyReference)
     }
 
     /// An account known only by its address (a whole-transaction signer that never shows its key).
     public init(address: Address, backend: String, keyReference: String) {
-        self.address = address
-        self.publicKey = nil
-        self.backend = backend
-        self.keyReference = keyReference
+        self.init(address: address, publicKey: nil, backend: backend, keyReference: keyReference)
+    }
+
+    private init(address: Address, publicKey: PublicKey?, backend: String, keyReference: String) {
+        (self.address, self.publicKey, self.backend, self.keyReference) = (address, publicKey, backend, keyReference)
     }
 
     /// The key a digest signer needs to find v; its absence is the backend's bug, said as an error, not a crash.

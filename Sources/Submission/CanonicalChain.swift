@@ -9,9 +9,7 @@ public struct CanonicalChain: Sendable {
         public let parentHash: String
 
         public init(number: UInt64, hash: String, parentHash: String) {
-            self.number = number
-            self.hash = hash
-            self.parentHash = parentHash
+            (self.number, self.hash, self.parentHash) = (number, hash, parentHash)
         }
     }
 

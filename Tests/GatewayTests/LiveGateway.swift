@@ -7,7 +7,7 @@ import Signers
 import TestSupport
 
 /// A gateway running in this test process on a free port, bound to a dev node.
-final class LiveGateway: Sendable {
+struct LiveGateway: Sendable {
     let application: GatewayApplication
     let port: Int
     /// This gateway's log records.
@@ -39,18 +39,7 @@ final class LiveGateway: Sendable {
         _ = await eventually(timeout: .seconds(20), every: .milliseconds(20)) {
             application.node.isConnected && (!expectsAccounts || !application.wallet.addresses.isEmpty)
         }
-        return LiveGateway(application: application, port: address.port!, group: group, task: task, logs: logs)
-    }
-
-    private init(
-        application: GatewayApplication, port: Int, group: ServiceGroup, task: Task<Void, any Error>,
-        logs: CapturingLogHandler
-    ) {
-        self.logs = logs
-        self.application = application
-        self.port = port
-        self.group = group
-        self.task = task
+        return LiveGateway(application: application, port: address.port!, logs: logs, group: group, task: task)
     }
 
     var url: String { "ws://127.0.0.1:\(port)/" }

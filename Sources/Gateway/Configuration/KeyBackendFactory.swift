@@ -75,10 +75,8 @@ enum KeyBackendFactory {
     private static func azureKeyVault(
         _ values: EntryValues, logger: Logger
     ) throws(ConfigurationError) -> AzureKeyVaultBackend {
-        let url = try values.required("vaultUrl")
-        guard let vault = AzureKeyVaultBackend.VaultURL(url) else {
-            throw values.error("vaultUrl", "\"\(url)\" is not an https:// URL without a path")
-        }
+        let vault = try values.required(
+            "vaultUrl", as: AzureKeyVaultBackend.VaultURL.init, "an https:// URL without a path")
         let authentication: AzureAuthentication
         switch values.optional("authentication") ?? "clientSecret" {
         case "clientSecret":
@@ -109,10 +107,8 @@ enum KeyBackendFactory {
     private static func vault(
         _ values: EntryValues, logger: Logger
     ) throws(ConfigurationError) -> HashiCorpVaultBackend {
-        let text = try values.required("address")
-        guard let address = HashiCorpVaultBackend.Address(text) else {
-            throw values.error("address", "\"\(text)\" is not an http:// or https:// URL without a path")
-        }
+        let address = try values.required(
+            "address", as: HashiCorpVaultBackend.Address.init, "an http:// or https:// URL without a path")
         let authentication: VaultAuthentication
         switch (values.optional("token"), values.optional("roleId"), values.optional("secretId")) {
         case (let token?, nil, nil):
@@ -184,6 +180,15 @@ private struct EntryValues {
     }
 
     /// An http:// or https:// URL (trailing slashes dropped).
+    /// A required value read by `parse`; an error saying it is not `what` if `parse` refuses it.
+    func required<Value>(
+        _ key: String, as parse: (String) -> Value?, _ what: String
+    ) throws(ConfigurationError) -> Value {
+        let text = try required(key)
+        guard let value = parse(text) else { throw error(key, "\"\(text)\" is not \(what)") }
+        return value
+    }
+
     func url(_ key: String) throws(ConfigurationError) -> String? {
         guard var text = optional(key) else { return nil }
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),

@@ -17,19 +17,6 @@ public struct WalletMethods: LocalMethods {
     /// Value, recipient, chain and fee limits on transactions, decided once they are filled.
     let policies: SigningPolicies
 
-    public init(
-        wallet: Wallet, pipeline: SendPipeline, filler: TransactionFiller, node: any NodeClient,
-        receipts: ReceiptSubscriptions, work: RequestWork, policies: SigningPolicies = SigningPolicies([])
-    ) {
-        self.work = work
-        self.policies = policies
-        self.wallet = wallet
-        self.pipeline = pipeline
-        self.filler = filler
-        self.node = node
-        self.receipts = receipts
-    }
-
     /// The pipeline's approval of a filled transaction for this caller (`nil` without policies: nothing to pay).
     static func approval(
         _ policies: SigningPolicies, _ from: Address, _ session: SessionContext

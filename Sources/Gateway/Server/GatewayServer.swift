@@ -47,8 +47,7 @@ public final class GatewayServer: Service {
         public var privateKey: String
 
         public init(certificateChain: String, privateKey: String) {
-            self.certificateChain = certificateChain
-            self.privateKey = privateKey
+            (self.certificateChain, self.privateKey) = (certificateChain, privateKey)
         }
     }
 

@@ -10,9 +10,7 @@ public struct SigV4: Sendable {
     public let service: String
 
     public init(credentials: AWSCredentials, region: String, service: String) {
-        self.credentials = credentials
-        self.region = region
-        self.service = service
+        (self.credentials, self.region, self.service) = (credentials, region, service)
     }
 
     /// The headers to add to a request whose other signed headers are `headers` (`content-type`, `host`,

@@ -191,19 +191,8 @@ final class KeyVaultClient: Sendable {
     }
 }
 
-/// A Key Vault call's failure: the service's own (classified by the backend for the operation it was), or a token
-/// that could not be had (already a `SignerError`).
-struct KeyVaultCallError: Error, Sendable {
-    enum Reason: Sendable {
-        case service(KeyVaultError)
-        case token(SignerError)
-    }
-
-    let reason: Reason
-
-    init(_ error: KeyVaultError) { reason = .service(error) }
-    init(_ error: SignerError) { reason = .token(error) }
-}
+/// A Key Vault call's failure: Key Vault's answer, or a token that could not be had.
+typealias KeyVaultCallError = BackendCallError<KeyVaultError>
 
 /// The audience the token source reads and a challenge may change, shared by the client and its token cache.
 private final class SharedAudience: Sendable {

@@ -87,19 +87,8 @@ final class VaultClient: Sendable {
     }
 }
 
-/// A Vault call's failure: Vault's own (classified by the backend for the operation it was), or a token that could
-/// not be had (already a `SignerError`).
-struct VaultCallError: Error, Sendable {
-    enum Reason: Sendable {
-        case service(VaultError)
-        case token(SignerError)
-    }
-
-    let reason: Reason
-
-    init(_ error: VaultError) { reason = .service(error) }
-    init(_ error: SignerError) { reason = .token(error) }
-}
+/// A Vault call's failure: Vault's answer, or a token that could not be had.
+typealias VaultCallError = BackendCallError<VaultError>
 
 /// The TLS configuration, built from its files once (a bad file is said at the first call, every call after).
 final class LoadedTLS: Sendable {
