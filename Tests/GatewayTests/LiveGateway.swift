@@ -67,10 +67,16 @@ func withLiveGateway<T: Sendable>(
     }
 }
 
-/// Keeps log records in memory, so tests can read them (and so test output stays quiet).
-final class CapturingLogHandler: LogHandler, @unchecked Sendable {
-    private let lock = NSLock()
-    private var records: [String] = []
+/// Keeps log records in memory, so tests can read them (and so test output stays quiet). A value, as swift-log
+/// expects of a handler: every logger made from it has its own metadata (a connection's logger sets its id), and
+/// all of them share one record store.
+struct CapturingLogHandler: LogHandler {
+    private final class Store: @unchecked Sendable {
+        let lock = NSLock()
+        var records: [String] = []
+    }
+
+    private let store = Store()
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .debug
 
@@ -81,15 +87,15 @@ final class CapturingLogHandler: LogHandler, @unchecked Sendable {
 
     func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        lock.lock()
-        records.append("\(event.level) \(event.message) \(merged)")
-        if records.count > 10_000 { records.removeFirst(5_000) }
-        lock.unlock()
+        store.lock.lock()
+        store.records.append("\(event.level) \(event.message) \(merged)")
+        if store.records.count > 10_000 { store.records.removeFirst(5_000) }
+        store.lock.unlock()
     }
 
     var lines: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return records
+        store.lock.lock()
+        defer { store.lock.unlock() }
+        return store.records
     }
 }
