@@ -201,12 +201,14 @@ public final class PKCS11Backend: KeyBackend {
     ) async throws(SignerError) -> T {
         var attempt = 0
         while true {
-            let outcome: Result<T, PKCS11Error>
+            // The generation of the sessions the fault came from: one reopening serves every call that failed on
+            // them, instead of each concurrent failure reopening again under the others' feet.
+            let outcome: Result<T, SessionFault>
             do {
-                outcome = try await threads.runIfActive { () throws(SignerError) -> Result<T, PKCS11Error> in
+                outcome = try await threads.runIfActive { () throws(SignerError) -> Result<T, SessionFault> in
                     let (module, session, generation): (PKCS11Module, CK_SESSION_HANDLE, Int)
                     switch try self.checkOut() {
-                    case .failure(let error): return .failure(error)
+                    case .failure(let fault): return .failure(fault)
                     case .success(let checkedOut): (module, session, generation) = checkedOut
                     }
                     do throws(PKCS11Error) {
@@ -215,7 +217,7 @@ public final class PKCS11Backend: KeyBackend {
                         return .success(value)
                     } catch {
                         self.checkIn(session, generation: generation, healthy: error.disposition != .reopen)
-                        return .failure(error)
+                        return .failure(SessionFault(error: error, generation: generation))
                     }
                 }
             } catch let error as SignerError {
@@ -226,7 +228,8 @@ public final class PKCS11Backend: KeyBackend {
             switch outcome {
             case .success(let value):
                 return value
-            case .failure(let error):
+            case .failure(let fault):
+                let error = fault.error
                 attempt += 1
                 switch error.disposition {
                 case .permanent:
@@ -235,7 +238,8 @@ public final class PKCS11Backend: KeyBackend {
                     logger.warning(
                         "PKCS#11 sessions lost; reopening",
                         metadata: ["signer.backend": "\(name)", "error": "\(error)"])
-                    await reopen(reinitialize: error.code == CK_RV(CKR_CRYPTOKI_NOT_INITIALIZED))
+                    await reopen(
+                        reinitialize: error.code == CK_RV(CKR_CRYPTOKI_NOT_INITIALIZED), after: fault.generation)
                 case .retry where attempt <= settings.retries:
                     let delay = settings.retryDelay * (1 << min(attempt - 1, 6))
                     try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
@@ -249,12 +253,19 @@ public final class PKCS11Backend: KeyBackend {
     /// A session of the current generation: an idle one, or a new one logged in. Loads the module and finds the
     /// token on first use, so that a missing module or token is an error naming this backend. Throws what only the
     /// operator can fix; returns a transient fault (device error, module finalised) for the retry loop.
-    private func checkOut() throws(SignerError) -> Result<(PKCS11Module, CK_SESSION_HANDLE, Int), PKCS11Error> {
+    private func checkOut() throws(SignerError) -> Result<(PKCS11Module, CK_SESSION_HANDLE, Int), SessionFault> {
         let (module, slot, idle, generation) = try sessions.withLock { state throws(SignerError) in
             if state.module == nil { state.module = try PKCS11Module.load(path: settings.modulePath) }
             return (state.module!, state.slot, state.idle.popLast(), state.generation)
         }
         if let idle { return .success((module, idle, generation)) }
+        return try openSession(module, slot, generation).map { ($0, $1, generation) }
+    }
+
+    /// Opens and logs in a new session of `generation`.
+    private func openSession(
+        _ module: PKCS11Module, _ slot: CK_SLOT_ID?, _ generation: Int
+    ) throws(SignerError) -> Result<(PKCS11Module, CK_SESSION_HANDLE), SessionFault> {
         let found: CK_SLOT_ID
         var listing = Result<CK_SLOT_ID?, PKCS11Error>.success(slot)
         if slot == nil { listing = Result { () throws(PKCS11Error) in try findSlot(module) } }
@@ -267,13 +278,13 @@ public final class PKCS11Backend: KeyBackend {
                 "\(name): no token labelled \"\(settings.tokenLabel)\" (tokens: "
                     + module.tokenLabels().map { "\"\($0)\"" }.joined(separator: ", ") + ")")
         case .failure(let error):
-            return try openingFault(error)
+            return try openingFault(error, generation)
         }
         let session: CK_SESSION_HANDLE
         do throws(PKCS11Error) {
             session = try module.openSession(slot: found)
         } catch {
-            return try openingFault(error)
+            return try openingFault(error, generation)
         }
         var pin = try settings.pin.resolve()
         defer { for index in pin.indices { pin[index] = 0 } }
@@ -285,15 +296,17 @@ public final class PKCS11Backend: KeyBackend {
             if pinCodes.map({ CK_RV($0) }).contains(error.code) {
                 throw .configuration("\(name): the PIN was refused (\(error.name))")
             }
-            return try openingFault(error)
+            return try openingFault(error, generation)
         }
-        return .success((module, session, generation))
+        return .success((module, session))
     }
 
     /// A fault while opening a session: thrown when only the operator can fix it, else returned for the retry loop.
-    private func openingFault<Value>(_ error: PKCS11Error) throws(SignerError) -> Result<Value, PKCS11Error> {
+    private func openingFault<Value>(
+        _ error: PKCS11Error, _ generation: Int
+    ) throws(SignerError) -> Result<Value, SessionFault> {
         guard error.disposition != .permanent else { throw .configuration("\(name): \(error)") }
-        return .failure(error)
+        return .failure(SessionFault(error: error, generation: generation))
     }
 
     /// The token's slot, or nil when no token has the label. A module may rescan its tokens on every listing
@@ -321,13 +334,16 @@ public final class PKCS11Backend: KeyBackend {
 
     /// Forgets every session and cached handle: the next call opens, logs in and finds the keys afresh. A module
     /// that was finalised under us is initialised again. The C calls run on this backend's threads.
-    private func reopen(reinitialize: Bool) async {
-        let (module, idle) = sessions.withLock { state in
+    private func reopen(reinitialize: Bool, after failed: Int) async {
+        let reopening = sessions.withLock { state -> (PKCS11Module?, [CK_SESSION_HANDLE])? in
+            // Sessions of a newer generation were opened after this fault: that reopening already happened.
+            guard state.generation == failed else { return nil }
             state.generation += 1
             state.slot = nil
             defer { state.idle = [] }
             return (state.module, state.idle)
         }
+        guard let (module, idle) = reopening else { return }
         keys.withLock { keys in
             for address in keys.keys { keys[address]?.handle = nil }
         }
@@ -337,4 +353,10 @@ public final class PKCS11Backend: KeyBackend {
             if reinitialize { try? module.initialize() }
         }
     }
+}
+
+/// A PKCS#11 fault, with the generation of the sessions it happened on.
+private struct SessionFault: Error {
+    let error: PKCS11Error
+    let generation: Int
 }
