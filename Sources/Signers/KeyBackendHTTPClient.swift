@@ -1,4 +1,7 @@
 import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import NIOSSL
 
 extension HTTPClient {
     /// The HTTP client of the remote key backends (AWS KMS, Azure Key Vault, Vault). `HTTPClient.shared` keeps at
@@ -10,4 +13,38 @@ extension HTTPClient {
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
+}
+
+/// One HTTP exchange of a remote key backend, whole: status, headers and body (at most `limit` bytes).
+public struct BackendHTTPAnswer: Sendable {
+    public let status: Int
+    public let headers: HTTPHeaders
+    public let body: [UInt8]
+
+    /// The server's `Retry-After`, if it sent one (seconds or an HTTP date).
+    public var retryAfter: Duration? { headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0) } }
+
+    /// Sends `request` on `HTTPClient.keyBackends`; the failure is the link's (TLS named as such), said as text for
+    /// the backend's own error type.
+    public static func exchange(
+        _ request: HTTPClientRequest, timeout: Duration, limit: Int = 4 << 20
+    ) async -> Result<BackendHTTPAnswer, BackendTransportFailure> {
+        do {
+            let response = try await HTTPClient.keyBackends.execute(request, timeout: .init(timeout))
+            let bytes = try await response.body.collect(upTo: limit)
+            return .success(
+                BackendHTTPAnswer(
+                    status: Int(response.status.code), headers: response.headers,
+                    body: Array(bytes.readableBytesView)))
+        } catch let error as NIOSSLError {
+            return .failure(BackendTransportFailure(description: "TLS: \(error)"))
+        } catch {
+            return .failure(BackendTransportFailure(description: "\(error)"))
+        }
+    }
+}
+
+/// The link to a remote backend failed (no answer to classify): always worth a retry.
+public struct BackendTransportFailure: Error, Sendable, CustomStringConvertible {
+    public let description: String
 }

@@ -33,12 +33,31 @@ public struct RetryPolicy: Sendable, Hashable {
             return max(retryAfter, .zero)
         }
         let ceiling = min(baseDelay * Double(1 << min(attempt - 1, 20)), maximumDelay)
-        let seconds = Double(ceiling.components.seconds) + Double(ceiling.components.attoseconds) * 1e-18
-        return .seconds(Double.random(in: 0...seconds, using: &generator))
+        return .seconds(Double.random(in: 0...ceiling.inSeconds, using: &generator))
     }
 
     public func delay(beforeRetry attempt: Int, retryAfter: Duration?) -> Duration? {
         var generator = SystemRandomNumberGenerator()
         return delay(beforeRetry: attempt, retryAfter: retryAfter, using: &generator)
+    }
+
+    /// Runs `attempt` until it succeeds, fails in a way `retryable` refuses, or the policy gives up (each retry after
+    /// its delay, or the `retryAfter` the failure carries).
+    public func run<Value, Failure: Error>(
+        _ attempt: () async throws(Failure) -> Value, retryable: (Failure) -> Bool,
+        retryAfter: (Failure) -> Duration? = { _ in nil }
+    ) async throws(Failure) -> Value {
+        var retries = 0
+        while true {
+            do throws(Failure) {
+                return try await attempt()
+            } catch {
+                retries += 1
+                guard retryable(error), !Task.isCancelled,
+                    let delay = delay(beforeRetry: retries, retryAfter: retryAfter(error))
+                else { throw error }
+                try? await Task.sleep(for: delay)
+            }
+        }
     }
 }

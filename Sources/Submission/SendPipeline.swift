@@ -676,27 +676,28 @@ public final class SendPipeline: Service, Sendable {
     /// be sent; recovery resends such a record only when its nonce is next (`recover`).
     private func journalSigned(_ id: UInt64, _ signed: SignedTransaction) async {
         do {
-            try await journal.signed(id: id, nonce: signed.transaction.nonce, raw: signed.raw, hash: signed.hash)
-            state.withLock { $0.journaledHash[id] = signed.hash }
+            try await recordSigned(id, signed)
         } catch {
             logger.debug("journal: a signature is recorded at submission instead", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Journals `signed` as `id`'s bytes, once: a later call with the same bytes writes nothing.
+    private func recordSigned(_ id: UInt64, _ signed: SignedTransaction) async throws {
+        guard state.withLock({ $0.journaledHash[id] != signed.hash }) else { return }
+        try await journal.signed(id: id, nonce: signed.transaction.nonce, raw: signed.raw, hash: signed.hash)
+        state.withLock { $0.journaledHash[id] = signed.hash }
     }
 
     private func submit(_ id: UInt64, _ signed: SignedTransaction, token: Int, from: Address) async {
         // The signed bytes are journaled before they first leave the gateway (usually already when signed); a
         // retry of the same bytes never rewrites the journal (a failed rewrite must not turn a possible broadcast
         // into an error).
-        let journaled = state.withLock { $0.journaledHash[id] == signed.hash }
-        if !journaled {
-            do {
-                try await journal.signed(id: id, nonce: signed.transaction.nonce, raw: signed.raw, hash: signed.hash)
-                state.withLock { $0.journaledHash[id] = signed.hash }
-            } catch {
-                let error = RPCError.internalError("journal unavailable, nothing was broadcast: \(error)")
-                return await perform(
-                    lane(from) { $0.submissionAnswered(id, token: token, .rejected(error)) }, from: from)
-            }
+        do {
+            try await recordSigned(id, signed)
+        } catch {
+            let error = RPCError.internalError("journal unavailable, nothing was broadcast: \(error)")
+            return await perform(lane(from) { $0.submissionAnswered(id, token: token, .rejected(error)) }, from: from)
         }
         let answer = await verdict(for: signed)
         if case .noVerdict = answer {

@@ -56,7 +56,7 @@ import Testing
         let server = try await KMSServer.start(keyCount: 3)
         defer { server.stop() }
         let keys = server.keys
-        let named = try await Self.backend(server) { $0.keys = [keys[0].keyID, keys[1].arn, keys[2].alias] }
+        let named = Self.backend(server) { $0.keys = [keys[0].keyID, keys[1].arn, keys[2].alias] }
         let (conformance, accounts) = try await BackendConformance.listing(named, are: Self.addresses(keys))
         #expect(Set(accounts.map(\.keyReference)) == [keys[0].keyID, keys[1].arn, keys[2].alias])
         try await conformance.signsConcurrently(accounts, count: 12)

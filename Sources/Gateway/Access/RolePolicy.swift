@@ -1,6 +1,7 @@
 import Ethereum
 import JSON
 import JSONRPC
+import Signers
 import Synchronization
 
 /// The access policy of a gateway with access control: each request is checked against its caller's role, method
@@ -83,8 +84,7 @@ public final class RolePolicy: AccessPolicy {
     }
 
     private static func overRate(_ wait: Duration, _ limit: String, _ identity: Identity) -> RPCError {
-        let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) * 1e-18
-        let rounded = (seconds * 1000).rounded(.up) / 1000
+        let rounded = (wait.inSeconds * 1000).rounded(.up) / 1000
         return RPCError(
             code: -32005, message: "rate limit of \(identity.name) (\(limit)) reached; retry in \(rounded) s",
             data: .object(JSONObject([("retryAfterSeconds", .number(String(rounded)))])))
@@ -98,30 +98,5 @@ public final class RolePolicy: AccessPolicy {
         case .param(let index): text = params.indices.contains(index) ? params[index].stringValue : nil
         }
         return text.flatMap { try? Address(hex: $0) }
-    }
-}
-
-/// A token bucket: `rate` tokens a second, at most one second's worth saved up.
-struct TokenBucket: Sendable {
-    let rate: Double
-    private var tokens: Double
-    private var last: ContinuousClock.Instant?
-
-    init(rate: Double) {
-        self.rate = rate
-        tokens = max(rate, 1)
-    }
-
-    /// Takes one token; `nil` if there was one, else how long until there is.
-    mutating func take(at now: ContinuousClock.Instant) -> Duration? {
-        if let last {
-            let elapsed = now - last
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            tokens = min(max(rate, 1), tokens + seconds * rate)
-        }
-        last = now
-        guard tokens >= 1 else { return .seconds((1 - tokens) / rate) }
-        tokens -= 1
-        return nil
     }
 }

@@ -21,7 +21,12 @@ public final class GatewayMetrics: RequestObserver, Sendable {
 
     public let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
-    private let requests = Mutex<[String: Metrics.Counter]>([:])
+    private struct RequestKey: Hashable {
+        let method: String
+        let code: Int?
+    }
+
+    private let requests = Mutex<[RequestKey: Metrics.Counter]>([:])
     private let signatures = Mutex<[String: (latency: Metrics.Timer, failures: Metrics.Counter)]>([:])
     private let submitted: Metrics.Counter
     private let mined: Metrics.Counter
@@ -65,14 +70,13 @@ public final class GatewayMetrics: RequestObserver, Sendable {
     // MARK: Recording
 
     public func answered(method: String, error: RPCError?) {
-        let name = Self.namedMethods.contains(method) ? method : "other"
-        let code = error.map { String($0.code) } ?? "ok"
-        let key = name + "|" + code
+        // Per request: a set lookup and a dictionary lookup, no new string.
+        let key = RequestKey(method: Self.namedMethods.contains(method) ? method : "other", code: error?.code)
         let counter = requests.withLock { counters in
             if let counter = counters[key] { return counter }
             let counter = Metrics.Counter(
-                label: "signer_gateway_requests_total", dimensions: [("method", name), ("code", code)],
-                factory: factory)
+                label: "signer_gateway_requests_total",
+                dimensions: [("method", key.method), ("code", key.code.map(String.init) ?? "ok")], factory: factory)
             counters[key] = counter
             return counter
         }
@@ -130,16 +134,18 @@ public final class GatewayMetrics: RequestObserver, Sendable {
     /// The Prometheus text format (version 0.0.4), levels read now.
     public func exposition() -> [UInt8] {
         let levels = self.levels.withLock { $0 }
-        registry.makeGauge(name: "signer_gateway_connections").set(Double(levels.connections()))
-        registry.makeGauge(name: "signer_gateway_node_connected").set(levels.nodeConnected() ? 1.0 : 0.0)
+        Metrics.Gauge(label: "signer_gateway_connections", factory: factory).record(levels.connections())
+        Metrics.Gauge(label: "signer_gateway_node_connected", factory: factory).record(levels.nodeConnected() ? 1 : 0)
         let depths = levels.queueDepths()
         let emptied = reportedLanes.withLock { reported in
             defer { reported = Set(depths.keys) }
             return reported.subtracting(depths.keys)
         }
         for (address, depth) in depths.map({ ($0.key, $0.value) }) + emptied.map({ ($0, 0) }) {
-            registry.makeGauge(name: "signer_gateway_lane_queue_depth", labels: [("address", address.lowercaseHex)])
-                .set(Double(depth))
+            Metrics.Gauge(
+                label: "signer_gateway_lane_queue_depth", dimensions: [("address", address.lowercaseHex)],
+                factory: factory
+            ).record(depth)
         }
         return registry.emitToBuffer()
     }

@@ -15,18 +15,12 @@ struct KMSClient: Sendable {
     let requestTimeout: Duration
 
     func call(_ operation: String, _ body: JSONValue) async throws(KMSError) -> JSONValue {
-        var attempt = 0
-        while true {
-            do throws(KMSError) {
-                return try await callOnce(operation, body)
-            } catch {
-                attempt += 1
-                guard error.isRetryable, attempt <= maximumRetries, !Task.isCancelled else { throw error }
-                // Full jitter (AWS's advice): many gateways throttled together must not come back together.
-                let ceiling = 0.05 * Double(1 << min(attempt, 6))
-                try? await Task.sleep(for: .seconds(Double.random(in: 0...ceiling)))
-            }
-        }
+        // Full jitter from 100 ms, doubling up to 3.2 s (AWS's advice).
+        let policy = RetryPolicy(
+            maximumRetries: maximumRetries, baseDelay: .milliseconds(100), maximumDelay: .milliseconds(3_200))
+        return try await policy.run(
+            { () async throws(KMSError) -> JSONValue in try await callOnce(operation, body) },
+            retryable: \.isRetryable)
     }
 
     private func callOnce(_ operation: String, _ body: JSONValue) async throws(KMSError) -> JSONValue {
@@ -44,19 +38,15 @@ struct KMSClient: Sendable {
             request.headers.replaceOrAdd(name: name, value: value)
         }
         request.body = .bytes(ByteBuffer(bytes: payload))
-        let status: HTTPResponseStatus
-        let bytes: ByteBuffer
-        do {
-            let response = try await HTTPClient.keyBackends.execute(request, timeout: .init(requestTimeout))
-            status = response.status
-            bytes = try await response.body.collect(upTo: 1 << 20)
-        } catch {
-            throw .transport("\(error)")
+        let answer: BackendHTTPAnswer
+        switch await BackendHTTPAnswer.exchange(request, timeout: requestTimeout, limit: 1 << 20) {
+        case .success(let received): answer = received
+        case .failure(let failure): throw .transport(failure.description)
         }
-        let text = String(buffer: bytes)
-        guard status == .ok else { throw KMSError.answer(status: Int(status.code), body: text) }
+        let text = String(decoding: answer.body, as: UTF8.self)
+        guard answer.status == 200 else { throw KMSError.answer(status: answer.status, body: text) }
         do {
-            return try JSONParser.parse(Array(bytes.readableBytesView))
+            return try JSONParser.parse(answer.body)
         } catch {
             throw .malformed("\(operation): the answer is not JSON: \(text.prefix(200))")
         }

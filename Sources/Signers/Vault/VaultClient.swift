@@ -108,11 +108,7 @@ final class LoadedTLS: Sendable {
 
 /// One HTTP exchange with Vault, retried (429, 5xx but 500, lost connections) with jittered backoff.
 struct VaultExchange: Sendable {
-    struct Answer: Sendable {
-        let status: Int
-        let body: [UInt8]
-        let retryAfter: Duration?
-    }
+    typealias Answer = BackendHTTPAnswer
 
     let settings: VaultClient.Settings
     let tls: LoadedTLS
@@ -121,22 +117,14 @@ struct VaultExchange: Sendable {
         _ method: HTTPMethod, _ path: String, token: String?, body: JSONValue?
     ) async throws(VaultError) -> Answer {
         let tlsConfiguration = try tls.configuration()
-        var retries = 0
-        while true {
-            do throws(VaultError) {
+        return try await settings.retry.run(
+            { () async throws(VaultError) -> Answer in
                 let answer = try await sendOnce(method, path, token: token, body: body, tls: tlsConfiguration)
                 if VaultError.isRetryable(status: answer.status) {
                     throw VaultError.reply(status: answer.status, body: answer.body, retryAfter: answer.retryAfter)
                 }
                 return answer
-            } catch {
-                retries += 1
-                guard error.isRetryable, !Task.isCancelled,
-                    let delay = settings.retry.delay(beforeRetry: retries, retryAfter: error.retryAfter)
-                else { throw error }
-                try? await Task.sleep(for: delay)
-            }
-        }
+            }, retryable: \.isRetryable, retryAfter: \.retryAfter)
     }
 
     private func sendOnce(
@@ -152,16 +140,8 @@ struct VaultExchange: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(body)))
         }
-        do {
-            let response = try await HTTPClient.keyBackends.execute(request, timeout: .init(settings.timeout))
-            let bytes = try await response.body.collect(upTo: 4 << 20)
-            return Answer(
-                status: Int(response.status.code), body: Array(bytes.readableBytesView),
-                retryAfter: response.headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0) })
-        } catch let error as NIOSSLError {
-            throw .transport("TLS: \(error)")
-        } catch {
-            throw .transport("\(error)")
-        }
+        return try await BackendHTTPAnswer.exchange(request, timeout: settings.timeout).mapError {
+            VaultError.transport($0.description)
+        }.get()
     }
 }
