@@ -150,14 +150,20 @@ import Testing
         let addresses = try setup.accounts.map { try Address(hex: $0) }
         let started = ContinuousClock.now
         var nonce: UInt64 = 0
-        while ContinuousClock.now - started < .seconds(20) {
+        let logins = { logs.lines.filter { $0.contains("logging in again") }.count }
+        // Two max TTLs (18 s) and more, until two new logins happened: a loaded machine stretches the schedule.
+        func running() -> Bool {
+            let elapsed = ContinuousClock.now - started
+            return elapsed < .seconds(20) || (logins() < 2 && elapsed < .seconds(60))
+        }
+        while running() {
             let signed = try await wallet.sign(
                 transaction: Self.transaction(nonce: nonce), from: addresses[Int(nonce) % addresses.count])
             #expect(try signed.sender() == addresses[Int(nonce) % addresses.count])
             nonce += 1
             try await Task.sleep(for: .milliseconds(300))
         }
-        #expect(logs.lines.filter { $0.contains("logging in again") }.count >= 2, "a new login per max TTL")
+        #expect(logins() >= 2, "a new login per max TTL")
         #expect(!logs.lines.contains { $0.contains("refused the token") }, "\(logs.lines)")
     }
 
