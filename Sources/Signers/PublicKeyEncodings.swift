@@ -6,6 +6,8 @@ import SwiftASN1
 public enum PublicKeyEncodings {
     /// secp256k1's object identifier, 1.3.132.0.10 (DER `06 05 2b 81 04 00 0a`).
     public static let secp256k1: ASN1ObjectIdentifier = [1, 3, 132, 0, 10]
+    /// The same OID DER-encoded, as PKCS#11 `CKA_EC_PARAMS` names the curve of a key to generate.
+    public static let secp256k1Parameters: [UInt8] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a]
     /// id-ecPublicKey, 1.2.840.10045.2.1.
     static let ecPublicKey: ASN1ObjectIdentifier = [1, 2, 840, 10045, 2, 1]
 

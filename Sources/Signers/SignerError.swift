@@ -8,6 +8,7 @@ public struct SignerError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidPublicKey(String)
         case configuration(String)
         case keystore(String)
+        case keyManagement(String)
     }
 
     private let kind: Kind
@@ -24,6 +25,8 @@ public struct SignerError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func invalidPublicKey(_ detail: String) -> SignerError { .init(.invalidPublicKey(detail)) }
     public static func configuration(_ detail: String) -> SignerError { .init(.configuration(detail)) }
     public static func keystore(_ detail: String) -> SignerError { .init(.keystore(detail)) }
+    /// A key could not be created, imported or deleted (the backend cannot, or refused).
+    public static func keyManagement(_ detail: String) -> SignerError { .init(.keyManagement(detail)) }
 
     /// A mistake only the operator can fix (a wrong PIN, a missing module): at start it stops the gateway.
     public var isConfiguration: Bool {
@@ -46,6 +49,7 @@ public struct SignerError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidPublicKey: "invalid_public_key"
         case .configuration: "configuration"
         case .keystore: "keystore"
+        case .keyManagement: "key_management"
         }
     }
 
@@ -58,6 +62,7 @@ public struct SignerError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidPublicKey(let detail): "key backend returned an unusable public key: \(detail)"
         case .configuration(let detail): "key backend configuration: \(detail)"
         case .keystore(let detail): "keystore: \(detail)"
+        case .keyManagement(let detail): "key management: \(detail)"
         }
     }
 }

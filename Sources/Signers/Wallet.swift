@@ -28,6 +28,14 @@ public final class Wallet: Service, Sendable {
     private let refreshWaiters = Mutex<[CheckedContinuation<Void, Never>]?>([])
     /// Each backend's last listing failure (cleared when it lists again), for the operator.
     private let listingErrors = Mutex<[String: String]>([:])
+    /// Keys created and withdrawn by the administrator, which a listing running at the same time may not reflect.
+    private let keyChanges = Mutex(KeyChanges())
+
+    private struct KeyChanges {
+        var generation = 0
+        var created: [Address: (entry: (account: Account, backend: any KeyBackend), generation: Int)] = [:]
+        var withdrawn: Set<Address> = []
+    }
 
     /// Told of every backend call as it ends: the backend, how long it took in its slot, whether it failed.
     public typealias SignatureObserver = @Sendable (_ backend: String, _ duration: Duration, _ failed: Bool) -> Void
@@ -69,6 +77,7 @@ public final class Wallet: Service, Sendable {
     /// the first keeps it until the configuration is fixed).
     @discardableResult
     public func refresh() async -> [SignerError] {
+        let started = keyChanges.withLock { $0.generation }
         var fresh: [Address: (account: Account, backend: any KeyBackend)] = [:]
         var failed: Set<String> = []
         var problems: [SignerError] = []
@@ -93,11 +102,18 @@ public final class Wallet: Service, Sendable {
                     "cannot list accounts", metadata: ["signer.backend": "\(backend.name)", "error": "\(error)"])
             }
         }
-        accountsByAddress.withLock { current in
-            for (address, entry) in current where failed.contains(entry.account.backend) && fresh[address] == nil {
-                fresh[address] = entry
+        keyChanges.withLock { changes in
+            // A key created after this listing began may be missing from it; one withdrawn for deletion must not
+            // come back.
+            changes.created = changes.created.filter { $0.value.generation > started }
+            for (address, created) in changes.created where fresh[address] == nil { fresh[address] = created.entry }
+            for address in changes.withdrawn { fresh[address] = nil }
+            accountsByAddress.withLock { current in
+                for (address, entry) in current where failed.contains(entry.account.backend) && fresh[address] == nil {
+                    if !changes.withdrawn.contains(address) { fresh[address] = entry }
+                }
+                current = fresh
             }
-            current = fresh
         }
         refreshed.store(true, ordering: .releasing)
         // `nil` from now on: later waiters return at once.
@@ -275,6 +291,100 @@ public final class Wallet: Service, Sendable {
         }
         guard entry.backend.signingForm == .digest else { throw Self.signsOnlyTransactions(entry.backend.name) }
         return try entry.backend.signNow(digest: digest, for: entry.account)
+    }
+
+    // MARK: Key management
+
+    /// An account taken out of the wallet for a deletion: no new request can use it while the caller decides.
+    public struct WithdrawnAccount: Sendable {
+        public let account: Account
+        fileprivate let backend: any KeyBackend
+    }
+
+    /// A new key in the backend named `backend`; its account is usable at once.
+    public func createAccount(backend name: String, label: String?) async throws(SignerError) -> Account {
+        let backend = try managingBackend(name)
+        return try add(try await backend.createAccount(label: label), of: backend)
+    }
+
+    /// `key` put into the backend named `backend`, unless the wallet already holds its address (anywhere).
+    public func importAccount(_ key: PrivateKey, backend name: String, label: String?) async throws(SignerError)
+        -> Account
+    {
+        let backend = try managingBackend(name)
+        if let holder = account(for: key.address) {
+            throw .keyManagement("\(key.address.checksummed) is already held by \(holder.backend)")
+        }
+        return try add(try await backend.importAccount(key, label: label), of: backend)
+    }
+
+    /// Takes `address` out of the wallet (sends from it now fail as unknown) for `delete` or `restore`.
+    public func withdraw(_ address: Address) throws(SignerError) -> WithdrawnAccount {
+        let entry = keyChanges.withLock { changes in
+            accountsByAddress.withLock { accounts in
+                let entry = accounts.removeValue(forKey: address)
+                if entry != nil {
+                    changes.withdrawn.insert(address)
+                    changes.created[address] = nil
+                }
+                return entry
+            }
+        }
+        guard let entry else { throw .unknownAccount(address.checksummed) }
+        guard entry.backend is any KeyManagingBackend else {
+            restore(WithdrawnAccount(account: entry.account, backend: entry.backend))
+            throw Self.cannotManage(entry.backend.name)
+        }
+        return WithdrawnAccount(account: entry.account, backend: entry.backend)
+    }
+
+    /// Puts a withdrawn account back, as it was.
+    public func restore(_ withdrawn: WithdrawnAccount) {
+        keyChanges.withLock { changes in
+            changes.withdrawn.remove(withdrawn.account.address)
+            accountsByAddress.withLock { $0[withdrawn.account.address] = (withdrawn.account, withdrawn.backend) }
+        }
+    }
+
+    /// Deletes a withdrawn account's key in its backend; if the backend refuses, the account is restored.
+    public func delete(_ withdrawn: WithdrawnAccount) async throws(SignerError) {
+        do throws(SignerError) {
+            try await (withdrawn.backend as! any KeyManagingBackend).deleteAccount(withdrawn.account)
+        } catch {
+            restore(withdrawn)
+            throw error
+        }
+        _ = keyChanges.withLock { $0.withdrawn.remove(withdrawn.account.address) }
+    }
+
+    private func managingBackend(_ name: String) throws(SignerError) -> any KeyManagingBackend {
+        guard let backend = backends.first(where: { $0.name == name }) else {
+            throw .keyManagement(
+                "no key backend is named \(name); the backends are \(backends.map(\.name).joined(separator: ", "))")
+        }
+        guard let managing = backend as? any KeyManagingBackend else { throw Self.cannotManage(name) }
+        return managing
+    }
+
+    private static func cannotManage(_ backend: String) -> SignerError {
+        .keyManagement("\(backend) does not manage keys through the gateway")
+    }
+
+    private func add(_ account: Account, of backend: any KeyBackend) throws(SignerError) -> Account {
+        try keyChanges.withLock { changes throws(SignerError) in
+            try accountsByAddress.withLock { accounts throws(SignerError) in
+                if let holder = accounts[account.address], holder.backend.name != backend.name {
+                    throw .keyManagement(
+                        "\(backend.name) made \(account.address.checksummed), which \(holder.backend.name) already "
+                            + "holds; remove the key from one of them")
+                }
+                accounts[account.address] = (account, backend)
+            }
+            changes.generation += 1
+            changes.created[account.address] = ((account, backend), changes.generation)
+            changes.withdrawn.remove(account.address)
+        }
+        return account
     }
 
     /// The first refresh decides whether the gateway may start: a configuration problem stops it with a message

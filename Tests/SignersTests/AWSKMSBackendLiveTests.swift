@@ -100,4 +100,19 @@ import Testing
         try await server.setEnabled(true, key: server.keys[0])
         try await conformance.checkSignature(for: disabled, digest: Bytes32(Array(repeating: 3, count: 32))!)
     }
+
+    /// CreateKey makes a secp256k1 signing key that a new backend lists; ScheduleKeyDeletion takes it out of the
+    /// listing at once (DescribeKey: PendingDeletion). With configured keys, both are refused: the list is the
+    /// operator's.
+    @Test func createsAndSchedulesTheDeletionOfKeys() async throws {
+        let server = try await KMSServer.start(keyCount: 1)
+        defer { server.stop() }
+        try await KeyManagementConformance { Self.backend(server) }.createsSignsAndDeletes(
+            label: "made by a test", imports: false)
+        let configured = Self.backend(server) { $0.keys = [server.keys[0].keyID] }
+        await #expect(throws: SignerError.self) { try await configured.createAccount(label: nil) }
+        let account = try #require(try await configured.accounts().first)
+        await #expect(throws: SignerError.self) { try await configured.deleteAccount(account) }
+        #expect(try await configured.accounts().count == 1)
+    }
 }

@@ -328,4 +328,15 @@ import Testing
             #expect(!line.contains(server.clientSecret) && !line.contains("not-the-secret") && !line.contains("Bearer"))
         }
     }
+
+    /// `POST /keys/{name}/create` (EC, P-256K) makes a key a new backend lists and signs with; `DELETE /keys/{name}`
+    /// soft-deletes it out of the listing.
+    @Test func createsAndDeletesKeys() async throws {
+        let server = try await AzureServer.start()
+        defer { server.stop() }
+        let created = try await KeyManagementConformance { Self.backend(server) }.createsSignsAndDeletes(
+            label: "made-by-a-test", imports: false)
+        #expect(created.keyReference.hasPrefix("made-by-a-test/"))
+        await #expect(throws: SignerError.self) { try await Self.backend(server).createAccount(label: "not/a name") }
+    }
 }

@@ -58,4 +58,22 @@ import Testing
         #expect(SecretReference("file:/run/secrets/pw").description == "file:/run/secrets/pw")
         #expect(SecretReference("hunter2").description == "<redacted>")
     }
+
+    /// Keys made and imported through the gateway are files in the directory, encrypted with its password; a deleted
+    /// one moves to `.deleted/`, out of the listing.
+    @Test func createsImportsAndDeletesKeys() async throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try KeystoreBackend.write(PrivateKey.random(), password: Array("pw".utf8), kdf: .light, to: directory)
+        let created = try await KeyManagementConformance {
+            KeystoreBackend(
+                directory: directory, password: .literal("pw"), newKeyKDF: .light,
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        }.createsSignsAndDeletes(imports: true)
+        let trash = (directory as NSString).appendingPathComponent(".deleted")
+        let moved = try FileManager.default.contentsOfDirectory(atPath: trash)
+        #expect(moved == [created.keyReference])
+        let file = try KeystoreFile(contentsOf: (trash as NSString).appendingPathComponent(moved[0]))
+        #expect(try file.decrypt(password: Array("pw".utf8)).address == created.address)
+    }
 }

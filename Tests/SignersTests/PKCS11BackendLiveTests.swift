@@ -84,4 +84,22 @@ import Testing
         let wrongModule = PKCS11Backend(name: "hsm", settings: settings, logger: Self.logger)
         try await BackendConformance.refusesToList(wrongModule, naming: "/nonexistent/libpkcs11.so")
     }
+
+    /// Keys generated on the token (`C_GenerateKeyPair`, private half sensitive and not extractable), listed by a new
+    /// backend, signing, and destroyed again; a label outside `keyLabels` is refused before anything is generated.
+    @Test func createsAndDeletesKeysOnTheToken() async throws {
+        let token = try await SoftHSMToken.shared()
+        let conformance = KeyManagementConformance {
+            Self.backend(token) { $0.tokenLabel = SoftHSMToken.keysLabel }
+        }
+        let created = try await conformance.createsSignsAndDeletes(label: "signer-made", imports: false)
+        #expect(created.keyReference == "label:signer-made")
+        try await conformance.createsSignsAndDeletes(imports: false)
+        let backend = Self.backend(token) { $0.tokenLabel = SoftHSMToken.keysLabel }
+        await #expect(throws: SignerError.keyManagement(
+            "hsm uses only keys whose label matches signer-*; give a label that does")) {
+            try await backend.createAccount(label: "other")
+        }
+        #expect(try await backend.accounts().isEmpty)
+    }
 }

@@ -337,4 +337,17 @@ import Testing
         }
         try await BackendConformance.refusesToList(narrow, naming: "permission denied")
     }
+
+    /// With the admin policy: accounts created and imported by the plugin (`POST accounts`), signing whole
+    /// transactions, and deleted (`DELETE accounts/<address>`). The user policy alone may do none of it.
+    @Test func createsImportsAndDeletesAccounts() async throws {
+        let server = try await VaultServer.start()
+        defer { server.stop() }
+        let setup = try await server.setUpEthsign(count: 1)
+        try await KeyManagementConformance(chainID: Self.chainID) {
+            Self.backend(server, .token(.literal(setup.adminToken)))
+        }.createsSignsAndDeletes(imports: true)
+        let user = Self.backend(server, .token(.literal(setup.userToken)))
+        await #expect(throws: SignerError.self) { try await user.createAccount(label: nil) }
+    }
 }

@@ -40,6 +40,9 @@ public struct SoftHSMToken: Sendable {
     public static let pinTestLabel = "pin-tests"
     /// The gateway's end-to-end tests sign on a token of their own, beside the backend suite's.
     public static let liveLabel = "live-tests"
+    /// Empty tokens for key management: the backend suite's, and the gateway's end-to-end test's.
+    public static let keysLabel = "keys-tests"
+    public static let adminLabel = "admin-tests"
 
     public let directory: String
     public let signers: [Key]
@@ -78,7 +81,7 @@ public struct SoftHSMToken: Sendable {
         setenv("SOFTHSM2_CONF", configuration.path, 1)
         let environment = ["SOFTHSM2_CONF": configuration.path]
 
-        for token in [label, restartLabel, pinTestLabel, liveLabel] {
+        for token in [label, restartLabel, pinTestLabel, liveLabel, keysLabel, adminLabel] {
             try await run(
                 "softhsm2-util",
                 ["--init-token", "--free", "--label", token, "--so-pin", soPin, "--pin", pin], environment)

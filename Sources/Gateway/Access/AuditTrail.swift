@@ -63,6 +63,15 @@ public struct AuditTrail: Sendable {
             if RolePolicy.byHashMethods.contains(request.method), let hash = params.first?.stringValue {
                 object["replaces"] = .string(hash)
             }
+            // Key management: the backend or the address it names (an imported key's text is the second param,
+            // and stays out).
+            switch request.method {
+            case "signer_createAccount", "signer_importAccount":
+                if let backend = params.first?.stringValue { object["backend"] = .string(backend) }
+            case "signer_deleteAccount":
+                if let address = params.first?.stringValue { object["address"] = .string(address) }
+            default: break
+            }
         }
         switch outcome {
         case .success(let result):
@@ -73,6 +82,8 @@ public struct AuditTrail: Sendable {
                 object["hash"] = .string(hash)
             } else if let hash = result["tx"]?["hash"]?.stringValue {
                 object["hash"] = .string(hash)
+            } else if let address = result["address"]?.stringValue {
+                object["address"] = .string(address)
             }
         case .failure(let error):
             object["decision"] = denialCodes.contains(error.code) ? "denied" : "failed"

@@ -37,6 +37,10 @@ public enum BackendType: String, Sendable, Hashable, CaseIterable {
             [
                 BackendKey("directory", "Directory of Web3 Secret Storage v3 files.", required: true),
                 BackendKey("password", "The files' password, by reference: env:NAME or file:/path.", secret: true),
+                BackendKey(
+                    "newKeyKDF",
+                    "scrypt for keys created or imported by signer_createAccount/importAccount: standard (default) "
+                        + "or light (development keys)."),
             ]
         case .pkcs11:
             [
@@ -86,6 +90,8 @@ public enum BackendType: String, Sendable, Hashable, CaseIterable {
                     "keys",
                     "Key names (current version) or name/version (pinned), comma-separated. Empty: every P-256K key."),
                 BackendKey("apiVersion", "Key Vault REST api-version. Default 7.4."),
+                BackendKey(
+                    "newKeyType", "kty of keys signer_createAccount makes: EC (default) or EC-HSM (premium tier)."),
                 BackendKey("resource", "The resource tokens are for. Default https://vault.azure.net."),
                 BackendKey("caFile", "PEM CA bundle trusted instead of the system's, for the vault and the authority."),
                 BackendKey(

@@ -32,7 +32,8 @@ enum KeyBackendFactory {
         case .keystore:
             return KeystoreBackend(
                 name: entry.name, directory: try values.required("directory"),
-                password: SecretReference(try values.required("password")), logger: logger)
+                password: SecretReference(try values.required("password")),
+                newKeyKDF: try values.keystoreKDF("newKeyKDF"), logger: logger)
         case .pkcs11:
             var settings = PKCS11Backend.Settings(
                 modulePath: try values.required("module"), tokenLabel: try values.required("tokenLabel"),
@@ -98,6 +99,10 @@ enum KeyBackendFactory {
             throw values.error("keys", "\"\(key)\" is not a key name or name/version (0-9, a-z, A-Z, -)")
         }
         settings.apiVersion = values.optional("apiVersion") ?? settings.apiVersion
+        if let keyType = values.optional("newKeyType") {
+            guard keyType == "EC" || keyType == "EC-HSM" else { throw values.error("newKeyType", "is EC or EC-HSM") }
+            settings.newKeyType = keyType
+        }
         settings.resource = try values.url("resource") ?? settings.resource
         settings.caFile = values.optional("caFile")
         settings.retry.maximumRetries = try values.integer("maxRetries", in: 0...20) ?? settings.retry.maximumRetries
@@ -179,7 +184,6 @@ private struct EntryValues {
         return value
     }
 
-    /// An http:// or https:// URL (trailing slashes dropped).
     /// A required value read by `parse`; an error saying it is not `what` if `parse` refuses it.
     func required<Value>(
         _ key: String, as parse: (String) -> Value?, _ what: String
@@ -189,6 +193,7 @@ private struct EntryValues {
         return value
     }
 
+    /// An http:// or https:// URL (trailing slashes dropped).
     func url(_ key: String) throws(ConfigurationError) -> String? {
         guard var text = optional(key) else { return nil }
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
@@ -196,6 +201,15 @@ private struct EntryValues {
         else { throw error(key, "\"\(text)\" is not an http:// or https:// URL") }
         while text.hasSuffix("/") { text.removeLast() }
         return text
+    }
+
+    /// `standard` (geth's scrypt, the default) or `light` (fast to unlock: development keys only).
+    func keystoreKDF(_ key: String) throws(ConfigurationError) -> KeystoreFile.KDF {
+        switch optional(key)?.lowercased() {
+        case nil, "standard": return .standard
+        case "light": return .light
+        case let other?: throw error(key, "\"\(other)\" is neither standard nor light")
+        }
     }
 
     func boolean(_ key: String) throws(ConfigurationError) -> Bool? {

@@ -4,8 +4,8 @@ import JSONRPC
 import Signers
 import Submission
 
-/// The operator's read and refresh methods (`RolePolicy.adminMethods`: the admin role only). Key management
-/// (`signer_createAccount`, `signer_importAccount`, `signer_deleteAccount`) is not here yet.
+/// The operator's methods (`RolePolicy.adminMethods`: the admin role only): refresh and inspect, and key management
+/// (`KeyManagementMethods`).
 public struct AdminMethods: LocalMethods {
     let wallet: Wallet
     let pipeline: SendPipeline
@@ -20,7 +20,7 @@ public struct AdminMethods: LocalMethods {
     }
 
     public var handlers: [String: MethodHandler] {
-        [
+        KeyManagementMethods(wallet: wallet, pipeline: pipeline, journal: journal, work: work).handlers.merging([
             // Re-reads every backend's addresses now (they are also re-read every wallet.refreshSeconds).
             "signer_refreshAccounts": { [wallet, work] _, _, reply in
                 let started = work.submit {
@@ -57,7 +57,7 @@ public struct AdminMethods: LocalMethods {
                 }
                 if !started { reply(.failure(.internalError("the gateway is shutting down"))) }
             },
-        ]
+        ]) { first, _ in first }
     }
 
     static func json(_ summary: Wallet.BackendSummary) -> JSONValue {

@@ -8,7 +8,7 @@ import Synchronization
 /// Keys in AWS KMS (KeySpec `ECC_SECG_P256K1`, KeyUsage `SIGN_VERIFY`). The private key never leaves KMS: the
 /// gateway sends the 32-byte digest (`MessageType: DIGEST`, `ECDSA_SHA_256`) and turns the DER signature into a
 /// canonical one by recovery (KMS signatures are not deterministic, so nothing is compared byte for byte).
-public final class AWSKMSBackend: KeyBackend {
+public final class AWSKMSBackend: KeyManagingBackend {
     public struct Settings: Sendable, Hashable {
         public var region: String
         public var credentials: AWSCredentials.Source
@@ -76,6 +76,8 @@ public final class AWSKMSBackend: KeyBackend {
                 continue
             }
             do throws(SignerError) {
+                // A discovered key pending deletion (or disabled) is listed by ListKeys but signs nothing.
+                if settings.keys.isEmpty, try await keyState(reference) != "Enabled" { continue }
                 let account = try await publicKey(reference, requireSecp256k1: !settings.keys.isEmpty)
                 guard let account else { continue }
                 known.withLock { $0[reference] = account }
@@ -115,6 +117,61 @@ public final class AWSKMSBackend: KeyBackend {
             guard requireSecp256k1 else { return nil }
             throw error
         }
+    }
+
+    /// `DescribeKey`'s `KeyState`: `Enabled`, `Disabled`, `PendingDeletion`, …
+    private func keyState(_ reference: String) async throws(SignerError) -> String? {
+        let answer = try await call("DescribeKey", ["KeyId": .string(reference)], key: reference)
+        return answer["KeyMetadata"]?["KeyState"]?.stringValue
+    }
+
+    // MARK: Key management
+
+    /// `CreateKey` (`ECC_SECG_P256K1`, `SIGN_VERIFY`): KMS generates the key and never lets it out. `label` becomes
+    /// the key's description.
+    public func createAccount(label: String?) async throws(SignerError) -> Account {
+        guard settings.keys.isEmpty else {
+            throw .keyManagement(
+                "\(name) uses only the keys its configuration names; create the key with aws kms create-key and add "
+                    + "it to keys, or leave keys empty to use every secp256k1 key the credentials list")
+        }
+        let created: JSONValue
+        do throws(SignerError) {
+            created = try await call(
+                "CreateKey",
+                [
+                    "KeySpec": "ECC_SECG_P256K1", "KeyUsage": "SIGN_VERIFY",
+                    "Description": .string(label ?? "signer-gateway account"),
+                ], key: nil)
+        } catch {
+            throw error.isPermanent ? .keyManagement("\(name): CreateKey: \(error)") : error
+        }
+        guard let keyID = created["KeyMetadata"]?["KeyId"]?.stringValue else {
+            throw .backendUnavailable("\(name): CreateKey answered without a KeyId")
+        }
+        guard let account = try await publicKey(keyID, requireSecp256k1: true) else {
+            throw .keyManagement("\(name): the new key \(keyID) is not a secp256k1 signing key")
+        }
+        known.withLock { $0[keyID] = account }
+        return account
+    }
+
+    /// `ScheduleKeyDeletion` with KMS's shortest waiting period (7 days): the key stops signing at once and can be
+    /// recovered with `CancelKeyDeletion` until then.
+    public func deleteAccount(_ account: Account) async throws(SignerError) {
+        guard settings.keys.isEmpty else {
+            throw .keyManagement(
+                "\(name): the configuration names its keys; remove \(account.keyReference) from keys, restart, and "
+                    + "schedule its deletion with aws kms schedule-key-deletion")
+        }
+        do throws(SignerError) {
+            _ = try await call(
+                "ScheduleKeyDeletion", ["KeyId": .string(account.keyReference), "PendingWindowInDays": 7],
+                key: account.keyReference)
+        } catch {
+            throw error.isPermanent ? .keyManagement("\(name): ScheduleKeyDeletion: \(error)") : error
+        }
+        known.withLock { $0[account.keyReference] = nil }
     }
 
     /// Every key the credentials can list (`ListKeys`, all pages), enabled or not; `GetPublicKey` sorts them.

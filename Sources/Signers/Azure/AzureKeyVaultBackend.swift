@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// Tokens come from Entra ID (client secret or managed identity) and are cached, refreshed before they expire: lazily
 /// by any call that finds the token in its last minutes, and while idle by this backend's `Service` body.
-public final class AzureKeyVaultBackend: KeyBackend, Service {
+public final class AzureKeyVaultBackend: KeyManagingBackend, Service {
     public struct Settings: Sendable, Hashable {
         public var vault: VaultURL
         public var authentication: AzureAuthentication
@@ -20,6 +20,9 @@ public final class AzureKeyVaultBackend: KeyBackend, Service {
         /// key the vault lists, each at its current version.
         public var keys: [String] = []
         public var apiVersion = "7.4"
+        /// The `kty` of keys made by `signer_createAccount`: `EC` (software-protected, any tier) or `EC-HSM`
+        /// (HSM-protected, the premium tier).
+        public var newKeyType = "EC"
         /// The resource tokens are for; a challenge may name the vault's own (sovereign clouds).
         public var resource = "https://vault.azure.net"
         /// A PEM CA bundle to trust instead of the system's, for the vault and the authority (a TLS-inspecting proxy,
@@ -143,6 +146,13 @@ public final class AzureKeyVaultBackend: KeyBackend, Service {
             if !configured, case .service(let failure) = error.reason, failure.status == 404 { return nil }
             throw signerError(error, listing: true, key: identifier)
         }
+        return try account(bundle: bundle, identifier, configured: configured)
+    }
+
+    /// The account a key bundle describes, at the version its `kid` names.
+    private func account(
+        bundle: JSONValue, _ identifier: KeyIdentifier, configured: Bool
+    ) throws(SignerError) -> Account? {
         guard let keyJSON = bundle["key"] else {
             throw .invalidPublicKey("\(name): the bundle of \(identifier) has no key")
         }
@@ -181,6 +191,64 @@ public final class AzureKeyVaultBackend: KeyBackend, Service {
                 throw signerError(error, listing: true, key: nil)
             }
         }
+    }
+
+    // MARK: Key management
+
+    /// `POST /keys/{name}/create` with `crv` P-256K: Key Vault generates the key and never lets it out.
+    public func createAccount(label: String?) async throws(SignerError) -> Account {
+        guard settings.keys.isEmpty else {
+            throw .keyManagement(
+                "\(name) uses only the keys its configuration names; create the key with az keyvault key create and "
+                    + "add it to keys, or leave keys empty to use every P-256K key")
+        }
+        let keyName = label ?? "signer-\(UUID().uuidString.lowercased().prefix(8))"
+        guard let identifier = KeyIdentifier(reference: keyName), identifier.version == nil else {
+            throw .keyManagement("\"\(keyName)\" is not a Key Vault key name (letters, digits and dashes)")
+        }
+        let bundle: JSONValue
+        do {
+            bundle = try await client.post(
+                "/keys/\(identifier.name)/create",
+                ["kty": .string(settings.newKeyType), "crv": "P-256K", "key_ops": ["sign", "verify"]])
+        } catch {
+            throw keyManagementError(error, doing: "creating key \(keyName)", key: identifier)
+        }
+        guard let account = try account(bundle: bundle, identifier, configured: true) else {
+            throw .keyManagement("\(name): Key Vault created \(keyName) without a P-256K key")
+        }
+        return account
+    }
+
+    /// `DELETE /keys/{name}`: every version goes into the vault's soft-deleted keys (recoverable for its retention
+    /// period, then purged by Key Vault).
+    public func deleteAccount(_ account: Account) async throws(SignerError) {
+        guard settings.keys.isEmpty else {
+            throw .keyManagement(
+                "\(name): the configuration names its keys; remove \(account.keyReference) from keys, restart, and "
+                    + "delete it with az keyvault key delete")
+        }
+        guard let identifier = KeyIdentifier(reference: account.keyReference) else {
+            throw .unknownAccount("\(account.address.checksummed) (\(name) has no key \(account.keyReference))")
+        }
+        do {
+            _ = try await client.delete("/keys/\(identifier.name)")
+        } catch {
+            throw keyManagementError(error, doing: "deleting key \(identifier.name)", key: identifier)
+        }
+        pinned.withLock { pinned in pinned = pinned.filter { $0.key.name.lowercased() != identifier.name.lowercased() } }
+    }
+
+    private func keyManagementError(
+        _ error: KeyVaultCallError, doing: String, key: KeyIdentifier
+    ) -> SignerError {
+        if case .service(let failure) = error.reason, failure.status == 403 {
+            return .keyManagement(
+                "\(name): \(doing): forbidden; the identity needs the keys create and delete permissions "
+                    + "(\(failure))")
+        }
+        let failure = signerError(error, listing: false, key: key)
+        return failure.isPermanent ? .keyManagement("\(doing): \(failure)") : failure
     }
 
     // MARK: Signing

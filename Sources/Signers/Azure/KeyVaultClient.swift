@@ -63,6 +63,10 @@ final class KeyVaultClient: Sendable {
         try await call(.POST, url(path, query: []), body: JSONWriter.bytes(body))
     }
 
+    func delete(_ path: String) async throws(KeyVaultCallError) -> JSONValue {
+        try await call(.DELETE, url(path, query: []), body: nil)
+    }
+
     private func url(_ path: String, query: [(String, String)]) -> String {
         vault.origin + path + "?" + EntraTokenSource.formEncoded([("api-version", apiVersion)] + query)
     }

@@ -8,17 +8,23 @@ import Synchronization
 ///
 /// Keys are decrypted once (scrypt is deliberately slow: a second per key) and then held in `PrivateKey`s, whose
 /// memory is wiped when they are released; signing is local (~20 µs) and never leaves the process.
-public final class KeystoreBackend: KeyBackend {
+public final class KeystoreBackend: KeyManagingBackend {
     public let name: String
     private let directory: String
     private let password: SecretReference
+    /// How the files of keys created or imported through the gateway are encrypted.
+    private let newKeyKDF: KeystoreFile.KDF
     private let logger: Logger
     private let keys = Mutex<[Address: (key: PrivateKey, account: Account)]>([:])
 
-    public init(name: String = "keystore", directory: String, password: SecretReference, logger: Logger) {
+    public init(
+        name: String = "keystore", directory: String, password: SecretReference,
+        newKeyKDF: KeystoreFile.KDF = .standard, logger: Logger
+    ) {
         self.name = name
         self.directory = directory
         self.password = password
+        self.newKeyKDF = newKeyKDF
         self.logger = logger
     }
 
@@ -63,6 +69,45 @@ public final class KeystoreBackend: KeyBackend {
             throw .unknownAccount(account.address.checksummed)
         }
         return Secp256k1.sign(digest: digest, with: key)
+    }
+
+    // MARK: Key management
+
+    public func createAccount(label: String?) async throws(SignerError) -> Account {
+        try await importAccount(PrivateKey.random(), label: label)
+    }
+
+    /// Encrypts `key` with the backend's password into a new file of the directory, named as geth names them.
+    public func importAccount(_ key: PrivateKey, label: String?) async throws(SignerError) -> Account {
+        if keys.withLock({ $0[key.address] != nil }) {
+            throw .keyManagement("\(name) already holds \(key.address.checksummed)")
+        }
+        var secret = try password.resolve()
+        defer { KeystoreFile.wipe(&secret) }
+        let path = try Self.write(key, password: secret, kdf: newKeyKDF, to: directory)
+        let account = Account(
+            publicKey: key.publicKey, backend: name, keyReference: (path as NSString).lastPathComponent)
+        keys.withLock { $0[account.address] = (key, account) }
+        return account
+    }
+
+    /// Moves the file into `.deleted/` inside the directory (listing skips hidden names): the key stops signing at
+    /// once, and an operator who deleted the wrong account can still move the encrypted file back.
+    public func deleteAccount(_ account: Account) async throws(SignerError) {
+        guard let held = keys.withLock({ $0[account.address]?.account }) else {
+            throw .unknownAccount(account.address.checksummed)
+        }
+        let trash = (directory as NSString).appendingPathComponent(".deleted")
+        let source = (directory as NSString).appendingPathComponent(held.keyReference)
+        let target = (trash as NSString).appendingPathComponent(held.keyReference)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: trash, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.moveItem(atPath: source, toPath: target)
+        } catch {
+            throw .keyManagement("\(name): cannot move \(held.keyReference) out of the keystore: \(error.localizedDescription)")
+        }
+        _ = keys.withLock { $0.removeValue(forKey: account.address) }
     }
 
     /// Writes a new keystore file for `key` into `directory`; returns its path.

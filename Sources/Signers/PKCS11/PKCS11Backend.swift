@@ -17,7 +17,7 @@ import Darwin
 ///
 /// Sessions are opened once and reused, key handles are cached (a lookup per signature is what held another signer to
 /// about 1 tx/s on CloudHSM), and every blocking C call runs on this backend's own threads, one per session.
-public final class PKCS11Backend: KeyBackend {
+public final class PKCS11Backend: KeyManagingBackend {
     public struct Settings: Sendable, Hashable {
         /// The module to `dlopen` (CloudHSM: `/opt/cloudhsm/lib/libcloudhsm_pkcs11.so`).
         public var modulePath: String
@@ -152,6 +152,81 @@ public final class PKCS11Backend: KeyBackend {
         }
         guard let publicKey = try module.findObjects(session, template).first else { return nil }
         return try module.attribute(session, publicKey, CK_ATTRIBUTE_TYPE(CKA_EC_POINT))
+    }
+
+    // MARK: Key management
+
+    /// `C_GenerateKeyPair` on the token: a secp256k1 pair whose private half is sensitive, never extractable and
+    /// used only to sign. It is labelled `label` (default `signer-` and 8 random hex digits) with a random 16-byte
+    /// `CKA_ID`, and must be one the configuration selects (`keyLabels`, `keyIds`), or it would not be listed again.
+    public func createAccount(label: String?) async throws(SignerError) -> Account {
+        var random = SystemRandomNumberGenerator()
+        let id = (0..<16).map { _ in UInt8.random(in: .min ... .max, using: &random) }
+        let label = label ?? "signer-\(String(Hex.encode(Array(id.prefix(4))).dropFirst(2)))"
+        guard !label.isEmpty, label.utf8.count <= 128 else {
+            throw .keyManagement("a PKCS#11 label is 1 to 128 bytes")
+        }
+        guard isSelected(id: id, label: label) else {
+            throw .keyManagement(
+                "\(name) uses only keys whose label matches \(settings.keyLabels.joined(separator: ", ")); give a "
+                    + "label that does")
+        }
+        let common: [PKCS11Attribute] = [
+            .bool(CK_ATTRIBUTE_TYPE(CKA_TOKEN), true), .bytes(CK_ATTRIBUTE_TYPE(CKA_ID), id),
+            .bytes(CK_ATTRIBUTE_TYPE(CKA_LABEL), Array(label.utf8)),
+        ]
+        let publicTemplate =
+            common + [
+                .bytes(CK_ATTRIBUTE_TYPE(CKA_EC_PARAMS), PublicKeyEncodings.secp256k1Parameters), .bool(CK_ATTRIBUTE_TYPE(CKA_VERIFY), true),
+            ]
+        let privateTemplate =
+            common + [
+                .bool(CK_ATTRIBUTE_TYPE(CKA_PRIVATE), true), .bool(CK_ATTRIBUTE_TYPE(CKA_SENSITIVE), true),
+                .bool(CK_ATTRIBUTE_TYPE(CKA_EXTRACTABLE), false), .bool(CK_ATTRIBUTE_TYPE(CKA_SIGN), true),
+                .bool(CK_ATTRIBUTE_TYPE(CKA_DERIVE), false),
+            ]
+        let created: (point: [UInt8], handle: CK_OBJECT_HANDLE)
+        do throws(SignerError) {
+            created = try await withSession { module, session throws(PKCS11Error) in
+                let (publicKey, privateKey) = try module.generateKeyPair(
+                    session, publicTemplate: publicTemplate, privateTemplate: privateTemplate)
+                guard let point = try module.attribute(session, publicKey, CK_ATTRIBUTE_TYPE(CKA_EC_POINT)) else {
+                    throw PKCS11Error(function: "C_GetAttributeValue(CKA_EC_POINT)", code: CK_RV(CKR_GENERAL_ERROR))
+                }
+                return (point, privateKey)
+            }
+        } catch {
+            throw error.isPermanent ? .keyManagement("\(error)") : error
+        }
+        let account = Account(
+            publicKey: try PublicKeyEncodings.publicKey(ecPoint: created.point), backend: name,
+            keyReference: "label:\(label)")
+        keys.withLock { $0[account.address] = Key(account: account, id: id, label: label, handle: created.handle) }
+        return account
+    }
+
+    /// `C_DestroyObject` on the private key and on its public key object.
+    public func deleteAccount(_ account: Account) async throws(SignerError) {
+        guard let key = keys.withLock({ $0[account.address] }) else {
+            throw .unknownAccount(account.address.checksummed)
+        }
+        do throws(SignerError) {
+            try await withSession { module, session throws(PKCS11Error) in
+                let privateKey = try self.handle(for: account.address, module, session)
+                var template: [PKCS11Attribute] = [.ulong(CK_ATTRIBUTE_TYPE(CKA_CLASS), CK_ULONG(CKO_PUBLIC_KEY))]
+                if !key.id.isEmpty {
+                    template.append(.bytes(CK_ATTRIBUTE_TYPE(CKA_ID), key.id))
+                } else if let label = key.label {
+                    template.append(.bytes(CK_ATTRIBUTE_TYPE(CKA_LABEL), Array(label.utf8)))
+                }
+                let publicKeys = template.count > 1 ? try module.findObjects(session, template) : []
+                try module.destroyObject(session, privateKey)
+                for publicKey in publicKeys { try? module.destroyObject(session, publicKey) }
+            }
+        } catch {
+            throw error.isPermanent ? .keyManagement("\(error)") : error
+        }
+        _ = keys.withLock { $0.removeValue(forKey: account.address) }
     }
 
     // MARK: Signing

@@ -168,6 +168,29 @@ final class PKCS11Module: @unchecked Sendable {
         return Array(value.prefix(Int(read.1)))
     }
 
+    /// `CKM_EC_KEY_PAIR_GEN` on the token: returns (public key, private key) handles.
+    func generateKeyPair(
+        _ session: CK_SESSION_HANDLE, publicTemplate: [PKCS11Attribute], privateTemplate: [PKCS11Attribute]
+    ) throws(PKCS11Error) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
+        var mechanism = CK_MECHANISM(
+            mechanism: CK_MECHANISM_TYPE(CKM_EC_KEY_PAIR_GEN), pParameter: nil, ulParameterLen: 0)
+        var publicKey: CK_OBJECT_HANDLE = 0
+        var privateKey: CK_OBJECT_HANDLE = 0
+        let code = PKCS11Attribute.withTemplate(publicTemplate) { publicAttributes, publicCount in
+            PKCS11Attribute.withTemplate(privateTemplate) { privateAttributes, privateCount in
+                functions.pointee.C_GenerateKeyPair!(
+                    session, &mechanism, publicAttributes, publicCount, privateAttributes, privateCount, &publicKey,
+                    &privateKey)
+            }
+        }
+        try check("C_GenerateKeyPair", code)
+        return (publicKey, privateKey)
+    }
+
+    func destroyObject(_ session: CK_SESSION_HANDLE, _ object: CK_OBJECT_HANDLE) throws(PKCS11Error) {
+        try check("C_DestroyObject", functions.pointee.C_DestroyObject!(session, object))
+    }
+
     /// Single-part `CKM_ECDSA` over exactly 32 bytes (SoftHSM would accept 31 silently; `Bytes32` makes that
     /// impossible). Returns the token's raw r ‖ s.
     func signECDSA(_ session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE, digest: Bytes32) throws(PKCS11Error)
@@ -195,6 +218,10 @@ struct PKCS11Attribute: Sendable {
 
     static func bytes(_ type: CK_ATTRIBUTE_TYPE, _ value: [UInt8]) -> PKCS11Attribute {
         PKCS11Attribute(type: type, value: value)
+    }
+
+    static func bool(_ type: CK_ATTRIBUTE_TYPE, _ value: Bool) -> PKCS11Attribute {
+        PKCS11Attribute(type: type, value: [value ? UInt8(CK_TRUE) : UInt8(CK_FALSE)])
     }
 
     /// The template as C attributes, valid only inside `body`.

@@ -18,7 +18,7 @@ import Synchronization
 ///
 /// Authentication: a token or AppRole; the token is renewed before it expires (lazily by calls, and while idle by
 /// this backend's `Service` body), and an AppRole login is repeated when renewal cannot help.
-public final class HashiCorpVaultBackend: KeyBackend, Service {
+public final class HashiCorpVaultBackend: KeyManagingBackend, Service {
     public enum Mode: String, Sendable, Hashable {
         case ethsign
         case kv2
@@ -199,6 +199,64 @@ public final class HashiCorpVaultBackend: KeyBackend, Service {
 
     private static func wholeTransactionsOnly(_ name: String) -> SignerError {
         .rejected("\(name) (the ethsign plugin) signs only whole transactions; it cannot sign messages or typed data")
+    }
+
+    // MARK: Key management (ethsign)
+
+    /// `POST <mount>/accounts`: the plugin generates the key and keeps it.
+    public func createAccount(label: String?) async throws(SignerError) -> Account {
+        try await ethsignCreate(body: .object(JSONObject()), doing: "creating an account")
+    }
+
+    /// `POST <mount>/accounts` with `privateKey`: the plugin stores it (its export path is never called).
+    public func importAccount(_ key: PrivateKey, label: String?) async throws(SignerError) -> Account {
+        var hex = key.withUnsafeBytes { String(Hex.encode(Array($0)).dropFirst(2)) }
+        defer { hex = "" }
+        return try await ethsignCreate(body: .object(JSONObject([("privateKey", .string(hex))])), doing: "importing a key")
+    }
+
+    /// `DELETE <mount>/accounts/<address>`.
+    public func deleteAccount(_ account: Account) async throws(SignerError) {
+        try requireEthsign()
+        do {
+            _ = try await client.call(.DELETE, "\(mount)/accounts/\(account.address.lowercaseHex)")
+        } catch {
+            throw keyManagementError(error, doing: "deleting \(account.address.checksummed)")
+        }
+        known.withLock { $0[account.address.lowercaseHex] = nil }
+    }
+
+    private func ethsignCreate(body: JSONValue, doing: String) async throws(SignerError) -> Account {
+        try requireEthsign()
+        let answer: JSONValue?
+        do {
+            answer = try await client.call(.POST, "\(mount)/accounts", body: body)
+        } catch {
+            throw keyManagementError(error, doing: doing)
+        }
+        guard let text = answer?["data"]?["address"]?.stringValue, let address = try? Ethereum.Address(hex: text) else {
+            throw .backendUnavailable("\(name): \(doing): \(mount)/accounts answered without an address")
+        }
+        let account = Account(address: address, backend: name, keyReference: address.lowercaseHex)
+        known.withLock { $0[address.lowercaseHex] = account }
+        return account
+    }
+
+    private func requireEthsign() throws(SignerError) {
+        guard settings.mode == .ethsign else {
+            throw .keyManagement(
+                "\(name) reads keys from configured kv2 paths; write the secret with `vault kv put` and add its path")
+        }
+    }
+
+    private func keyManagementError(_ error: VaultCallError, doing: String) -> SignerError {
+        let failure = signerError(error, doing: doing, listing: false)
+        if case .service(let service) = error.reason, service.status == 403 {
+            return .keyManagement(
+                "\(name): \(doing): permission denied; the token's policy needs update on \(mount)/accounts and "
+                    + "delete on \(mount)/accounts/*")
+        }
+        return failure.isPermanent ? .keyManagement(failure.description) : failure
     }
 
     // MARK: kv2
